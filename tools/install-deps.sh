@@ -33,5 +33,5 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+apt-get update -qq || echo "install-deps: apt-get update reported errors; trying the install anyway" >&2
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
