@@ -12,6 +12,7 @@ packages=(
   libxxhash-dev libssl-dev
   # real servers and independent clients used by tests, benchmarks and the demo
   mosquitto mosquitto-clients kcat python3 python3-kafka zstd socat openssl sqlite3 procps
+  prometheus  # promtool checks the /metrics format
 )
 if [[ -n "${OUTPOST_EXTRA_PACKAGES:-}" ]]; then
   read -r -a extra <<<"${OUTPOST_EXTRA_PACKAGES}"
