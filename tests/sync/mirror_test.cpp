@@ -1,0 +1,413 @@
+// Mirrors against an in-process mock cluster, with an in-memory log. Read back by a plain
+// librdkafka consumer. The end-to-end versions (real store, real processes, kcat) are in
+// tests/sync/*.sh.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "fake_log.h"
+#include "kafka_read.h"
+#include "sync/dev_central.h"
+#include "sync/sync.h"
+
+using namespace outpost;
+using outpost::testing::FakeLog;
+using outpost::testing::KafkaRecord;
+using outpost::testing::read_topic;
+
+namespace {
+
+bool wait_until(const std::function<bool()>& cond, int timeout_ms = 20000) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
+sync::SyncSettings settings_for(const std::string& bootstrap) {
+  sync::SyncSettings s;
+  s.agent = "agent-1";
+  s.central.brokers = bootstrap;
+  s.central.backoff_initial_ms = 100;
+  s.central.backoff_max_ms = 800;
+  s.central.probe_timeout_ms = 500;
+  s.central.txn_timeout_ms = 5000;
+  return s;
+}
+
+sync::MirrorSettings mirror(const std::string& name, const std::string& stream, const std::string& topic,
+                            sync::Delivery d = sync::Delivery::kAtLeastOnce) {
+  sync::MirrorSettings m;
+  m.name = name;
+  m.stream = stream;
+  m.topic = topic;
+  m.delivery = d;
+  return m;
+}
+
+void append_n(FakeLog& log, store::StreamId id, int n, int keys = 5) {
+  for (int i = 0; i < n; ++i) {
+    std::string key = "k" + std::to_string(i % keys);
+    std::string payload = "{\"i\":" + std::to_string(i) + "}";
+    REQUIRE(log.append(id, store::AppendRecord{std::nullopt, key, payload}).is_ok());
+  }
+}
+
+sync::MirrorMetrics metrics_of(sync::Sync& s, const std::string& name) {
+  for (auto& m : s.metrics()) {
+    if (m.name == name) return m;
+  }
+  return {};
+}
+
+// seq -> occurrences; checks headers and that, per key, first occurrences come in seq order.
+struct Seen {
+  std::map<std::uint64_t, int> count;
+  bool ordered_per_key = true;
+  bool headers_ok = true;
+};
+Seen check(const std::vector<KafkaRecord>& recs, const std::string& stream) {
+  Seen s;
+  std::map<std::string, std::uint64_t> last_first_seen;
+  // Per partition, records come back in offset order; keys map to one partition.
+  for (const auto& r : recs) {
+    auto it = r.headers.find("outpost-seq");
+    if (it == r.headers.end() || r.headers.count("outpost-agent") == 0 ||
+        r.headers.count("outpost-event-time") == 0 || r.headers.at("outpost-stream") != stream) {
+      s.headers_ok = false;
+      continue;
+    }
+    std::uint64_t seq = std::stoull(it->second);
+    if (s.count[seq]++ == 0) {
+      auto& prev = last_first_seen[r.key];
+      if (seq < prev) s.ordered_per_key = false;
+      prev = seq;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("AtLeastOnceDeliversEveryRecordWithKeyAndHeadersInOrderPerKey") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  append_n(log, id, 3000);
+  auto s = settings_for((*dc)->bootstrap());
+  s.mirrors.push_back(mirror("raw-central", "raw", "t.raw"));
+  auto sync = sync::Sync::create(&log, s);
+  REQUIRE(sync.is_ok());
+  REQUIRE((*sync)->start().is_ok());
+  CHECK(wait_until([&] { return metrics_of(**sync, "raw-central").cursor == 3000; }));
+  append_n(log, id, 500);  // live records after the backlog
+  CHECK(wait_until([&] { return metrics_of(**sync, "raw-central").cursor == 3500; }));
+  auto m = metrics_of(**sync, "raw-central");
+  CHECK(m.state == sync::MirrorState::kOnline);
+  CHECK(m.records_sent == 3500);
+  CHECK(m.backlog_records == 0);
+  (*sync)->stop(2000);
+  auto c = log.cursor(id, "sync:raw-central");
+  REQUIRE(c.is_ok());
+  CHECK(c->value_or(0) == 3500);
+
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.raw", &recs));
+  auto seen = check(recs, "raw");
+  CHECK(seen.headers_ok);
+  CHECK(seen.ordered_per_key);
+  CHECK(seen.count.size() == 3500);
+  CHECK(recs.size() == 3500);  // no crash, so no duplicate
+  CHECK(recs.front().headers.at("outpost-agent") == "agent-1");
+}
+
+TEST_CASE("AtLeastOnceResumesAfterRestartFromTheCursor") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  append_n(log, id, 1000);
+  auto s = settings_for((*dc)->bootstrap());
+  s.mirrors.push_back(mirror("m", "raw", "t.resume"));
+  {
+    auto sync = sync::Sync::create(&log, s);
+    REQUIRE((*sync)->start().is_ok());
+    REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 1000; }));
+    (*sync)->stop(2000);
+  }
+  append_n(log, id, 1000);
+  {
+    auto sync = sync::Sync::create(&log, s);
+    REQUIRE((*sync)->start().is_ok());
+    REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 2000; }));
+    CHECK(metrics_of(**sync, "m").records_sent == 1000);  // only the new ones
+    (*sync)->stop(2000);
+  }
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.resume", &recs));
+  CHECK(recs.size() == 2000);
+}
+
+TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
+  auto dc = sync::DevCentral::start(3);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  auto s = settings_for((*dc)->bootstrap());
+  s.central.properties["message.timeout.ms"] = "1500";
+  s.mirrors.push_back(mirror("m", "raw", "t.outage"));
+  auto sync = sync::Sync::create(&log, s);
+  REQUIRE(sync.is_ok());
+  REQUIRE((*sync)->start().is_ok());
+  // Ingest runs all along, one record per ms, so records are in flight when the link drops.
+  std::atomic<bool> ingest{true};
+  std::atomic<int> appended{0};
+  std::thread t([&] {
+    while (ingest.load()) {
+      append_n(log, id, 1);
+      appended.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300; }));
+  REQUIRE((*dc)->set_broker_down(-1).is_ok());
+  // The outage lasts until librdkafka gave up on the in-flight records (message.timeout.ms)
+  // and the mirror re-drove them from the log.
+  CHECK(wait_until([&] { return metrics_of(**sync, "m").redrives >= 1; }, 15000));
+  CHECK(metrics_of(**sync, "m").state != sync::MirrorState::kOnline);
+  REQUIRE((*dc)->set_broker_up(-1).is_ok());
+  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300 + 500; }, 30000));
+  ingest.store(false);
+  t.join();
+  const std::uint64_t total = static_cast<std::uint64_t>(appended.load());
+  CHECK(wait_until([&] { return metrics_of(**sync, "m").cursor == total; }, 30000));
+  CHECK(metrics_of(**sync, "m").state == sync::MirrorState::kOnline);
+  (*sync)->stop(2000);
+
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.outage", &recs));
+  auto seen = check(recs, "raw");
+  CHECK(seen.count.size() == total);
+  CHECK(seen.ordered_per_key);
+  CHECK(seen.count.begin()->first == 1);
+  CHECK(seen.count.rbegin()->first == total);
+}
+
+TEST_CASE("ProduceErrorsAreRetriedByLibrdkafkaWithoutLoss") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  append_n(log, id, 2000);
+  bool ok = false;
+  int nl = sync::DevCentral::parse_error_code("NOT_LEADER_FOR_PARTITION", &ok);
+  REQUIRE(ok);
+  int rto = sync::DevCentral::parse_error_code("REQUEST_TIMED_OUT", &ok);
+  REQUIRE(ok);
+  REQUIRE((*dc)->push_request_errors(0, nl, 3).is_ok());
+  REQUIRE((*dc)->push_request_errors(0, rto, 3).is_ok());
+  auto s = settings_for((*dc)->bootstrap());
+  s.mirrors.push_back(mirror("m", "raw", "t.errors"));
+  auto sync = sync::Sync::create(&log, s);
+  REQUIRE((*sync)->start().is_ok());
+  CHECK(wait_until([&] { return metrics_of(**sync, "m").cursor == 2000; }));
+  (*sync)->stop(2000);
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.errors", &recs));
+  auto seen = check(recs, "raw");
+  CHECK(seen.count.size() == 2000);
+  CHECK(seen.ordered_per_key);
+}
+
+TEST_CASE("DroppedRangeIsReportedOnceToTheGapTopicWithExactRange") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  append_n(log, id, 100);
+  log.drop(id, 1, 40, "quota");
+  log.drop(id, 61, 70, "corruption");
+  auto s = settings_for((*dc)->bootstrap());
+  s.central.gap_topic = "t.gaps";
+  s.mirrors.push_back(mirror("m", "raw", "t.gapdata"));
+  for (int run = 0; run < 2; ++run) {
+    auto sync = sync::Sync::create(&log, s);
+    REQUIRE((*sync)->start().is_ok());
+    REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 100; }));
+    auto m = metrics_of(**sync, "m");
+    CHECK(m.gaps_reported == (run == 0 ? 2u : 0u));
+    (*sync)->stop(2000);
+    if (run == 0) {
+      // Forget the cursor (as after a crash before it was stored): gaps must not repeat.
+      REQUIRE(log.commit_cursor(id, "sync:m", 0).is_ok());
+    }
+  }
+  std::vector<KafkaRecord> gaps;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.gaps", &gaps));
+  REQUIRE(gaps.size() == 2);
+  std::set<std::string> values;
+  for (auto& g : gaps) values.insert(g.value);
+  bool saw_quota = false, saw_corrupt = false;
+  for (auto& v : values) {
+    if (v.find("\"first_seq\":1,\"last_seq\":40,\"count\":40,\"reason\":\"quota\"") != std::string::npos) saw_quota = true;
+    if (v.find("\"first_seq\":61,\"last_seq\":70,\"count\":10,\"reason\":\"corruption\"") != std::string::npos) saw_corrupt = true;
+    CHECK(v.find("\"agent\":\"agent-1\"") != std::string::npos);
+    CHECK(v.find("\"mirror\":\"m\"") != std::string::npos);
+  }
+  CHECK(saw_quota);
+  CHECK(saw_corrupt);
+  std::vector<KafkaRecord> data;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.gapdata", &data));
+  CHECK(check(data, "raw").count.size() == 50);
+}
+
+TEST_CASE("ExactlyOnceCommitsRecordsWithTheCursorAndResumesAfterIt") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("results");
+  append_n(log, id, 2500);
+  auto s = settings_for((*dc)->bootstrap());
+  s.central.cursor_topic = "t.cursors";
+  auto m = mirror("res", "results", "t.eos", sync::Delivery::kExactlyOnce);
+  m.txn_max_records = 1000;
+  s.mirrors.push_back(m);
+  {
+    auto sync = sync::Sync::create(&log, s);
+    REQUIRE((*sync)->start().is_ok());
+    REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor == 2500; }));
+    CHECK(metrics_of(**sync, "res").txn_commits >= 3);
+    (*sync)->stop(2000);
+  }
+  // The local cursor is only a hint: forget it, Kafka's cursor must win.
+  REQUIRE(log.commit_cursor(id, "sync:res", 0).is_ok());
+  append_n(log, id, 100);
+  {
+    auto sync = sync::Sync::create(&log, s);
+    REQUIRE((*sync)->start().is_ok());
+    REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor == 2600; }));
+    CHECK(metrics_of(**sync, "res").records_sent == 100);
+    (*sync)->stop(2000);
+  }
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.eos", &recs));
+  auto seen = check(recs, "results");
+  CHECK(recs.size() == 2600);
+  CHECK(seen.count.size() == 2600);
+  std::vector<KafkaRecord> cursors;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.cursors", &cursors));
+  REQUIRE(!cursors.empty());
+  CHECK(cursors.back().key == "agent-1/results/res");
+  CHECK(cursors.back().value.find("\"last_seq\":2600") != std::string::npos);
+}
+
+// The mock cluster hands every InitProducerId a new producer id, so it never fences a second
+// instance by itself; it is made to answer what a real coordinator answers a fenced producer.
+TEST_CASE("FencedExactlyOnceMirrorStopsAndKeepsItsCursor") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("results");
+  auto s = settings_for((*dc)->bootstrap());
+  s.central.cursor_topic = "t.cursors2";
+  s.mirrors.push_back(mirror("res", "results", "t.fence", sync::Delivery::kExactlyOnce));
+  auto a = sync::Sync::create(&log, s);
+  REQUIRE((*a)->start().is_ok());
+  append_n(log, id, 100);
+  REQUIRE(wait_until([&] { return metrics_of(**a, "res").cursor == 100; }));
+  bool ok = false;
+  int fenced = sync::DevCentral::parse_error_code("PRODUCER_FENCED", &ok);
+  REQUIRE(ok);
+  REQUIRE((*dc)->push_request_errors(24 /* AddPartitionsToTxn */, fenced, 1).is_ok());
+  append_n(log, id, 10);
+  CHECK(wait_until([&] { return metrics_of(**a, "res").state == sync::MirrorState::kFenced; }));
+  auto m = metrics_of(**a, "res");
+  CHECK(m.cursor == 100);
+  CHECK(m.last_error.find("fenced") != std::string::npos);
+  (*a)->stop(1000);
+}
+
+TEST_CASE("HigherPriorityMirrorDrainsItsBacklogFirst") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto raw = *log.open_stream("raw");
+  auto res = *log.open_stream("results");
+  append_n(log, raw, 20000);
+  append_n(log, res, 20000);
+  auto s = settings_for((*dc)->bootstrap());
+  auto lo = mirror("raw", "raw", "t.prio.raw");
+  lo.priority = 0;
+  auto hi = mirror("results", "results", "t.prio.res");
+  hi.priority = 10;
+  s.mirrors = {lo, hi};
+  auto sync = sync::Sync::create(&log, s);
+  REQUIRE((*sync)->start().is_ok());
+  REQUIRE(wait_until([&] { return metrics_of(**sync, "results").cursor == 20000; }));
+  // When results are done, raw must still have a backlog it was holding back.
+  CHECK(metrics_of(**sync, "raw").cursor < 20000);
+  CHECK(wait_until([&] { return metrics_of(**sync, "raw").cursor == 20000; }));
+  (*sync)->stop(1000);
+}
+
+TEST_CASE("MaxRateLimitsRecordsPerSecond") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  append_n(log, id, 1500);
+  auto s = settings_for((*dc)->bootstrap());
+  auto m = mirror("m", "raw", "t.rate");
+  m.max_records_per_s = 1000;
+  s.mirrors.push_back(m);
+  auto start = std::chrono::steady_clock::now();
+  auto sync = sync::Sync::create(&log, s);
+  REQUIRE((*sync)->start().is_ok());
+  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 1500; }));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  // A one-second burst, then 1000/s: 1500 records need at least ~0.5 s.
+  CHECK(ms >= 450);
+  (*sync)->stop(1000);
+}
+
+TEST_CASE("InvalidSettingsAreRejectedWithTheName") {
+  FakeLog log;
+  sync::SyncSettings s = settings_for("127.0.0.1:1");
+  s.central.properties["no.such.property"] = "1";
+  auto r = sync::Sync::create(&log, s);
+  REQUIRE(!r.is_ok());
+  CHECK(r.status().message().find("no.such.property") != std::string::npos);
+  s = settings_for("127.0.0.1:1");
+  s.mirrors.push_back(mirror("a", "raw", "t"));
+  s.mirrors.push_back(mirror("a", "raw", "t2"));
+  r = sync::Sync::create(&log, s);
+  REQUIRE(!r.is_ok());
+  CHECK(r.status().message().find("duplicate") != std::string::npos);
+  s = settings_for("127.0.0.1:1");
+  s.central.compression = "brotli";
+  CHECK(!sync::Sync::create(&log, s).is_ok());
+}
+
+TEST_CASE("DevCentralParsesCommands") {
+  auto dc = sync::DevCentral::start(2);
+  REQUIRE(dc.is_ok());
+  bool quit = false;
+  CHECK((*dc)->execute("down 2", &quit).rfind("ok", 0) == 0);
+  CHECK((*dc)->execute("up all", &quit).rfind("ok", 0) == 0);
+  CHECK((*dc)->execute("down 7", &quit).rfind("error", 0) == 0);
+  CHECK((*dc)->execute("error produce NOT_LEADER_FOR_PARTITION 2", &quit).rfind("ok", 0) == 0);
+  CHECK((*dc)->execute("error produce NO_SUCH_ERROR", &quit).rfind("error", 0) == 0);
+  CHECK((*dc)->execute("create t 3", &quit).rfind("ok", 0) == 0);
+  CHECK((*dc)->execute("bogus", &quit).rfind("error", 0) == 0);
+  CHECK(!quit);
+  CHECK((*dc)->execute("quit", &quit).rfind("ok", 0) == 0);
+  CHECK(quit);
+}
