@@ -161,6 +161,7 @@ struct RecoveryReport {
   std::vector<Damage> truncated_tails;   // torn tails cut off an active segment
   std::vector<Damage> corrupt_blocks;    // damage found in the middle (left for readers to skip)
   std::vector<std::string> catalog_repairs;  // human-readable: where catalog and files disagreed
+  std::uint64_t journal_records_replayed = 0;  // kWritten records recovered from intake journals
 };
 
 struct Checkpoint {

@@ -1,0 +1,385 @@
+#include "store/catalog.h"
+
+#include <sqlite3.h>
+
+namespace outpost::store {
+
+void SqliteDeleter::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void StmtDeleter::operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS streams(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  retention_ms INTEGER NOT NULL DEFAULT 0,
+  retention_bytes INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS segments(
+  stream_id INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  records INTEGER NOT NULL,
+  stored_bytes INTEGER NOT NULL,
+  raw_bytes INTEGER NOT NULL,
+  min_event_ms INTEGER NOT NULL, max_event_ms INTEGER NOT NULL,
+  min_ingest_ms INTEGER NOT NULL, max_ingest_ms INTEGER NOT NULL,
+  sealed INTEGER NOT NULL,
+  sealed_clock_ms INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'live',
+  PRIMARY KEY(stream_id, first_seq));
+CREATE TABLE IF NOT EXISTS cursors(
+  stream_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(stream_id, name));
+CREATE TABLE IF NOT EXISTS checkpoints(
+  query TEXT PRIMARY KEY,
+  input_stream TEXT NOT NULL, input_seq INTEGER NOT NULL,
+  output_stream TEXT NOT NULL, output_seq INTEGER NOT NULL,
+  watermark_ms INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  saved_wall_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dropped_ranges(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream TEXT NOT NULL,
+  first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  wall_time_ms INTEGER NOT NULL);
+)sql";
+
+std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+std::uint64_t u64(std::int64_t v) { return static_cast<std::uint64_t>(v); }
+std::string text(sqlite3_stmt* s, int col) {
+  const unsigned char* t = sqlite3_column_text(s, col);
+  return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(s, col)))
+           : std::string();
+}
+void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Catalog>> Catalog::open(const std::filesystem::path& path, bool read_only) {
+  if (read_only && !std::filesystem::exists(path)) return Status::not_found(path.string() + ": no catalog");
+  sqlite3* raw = nullptr;
+  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  SqlitePtr db(raw);
+  if (rc != SQLITE_OK) {
+    return Status::io_error(path.string() + ": cannot open catalog: " +
+                            (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_busy_timeout(db.get(), 5000);
+  std::unique_ptr<Catalog> c(new Catalog(std::move(db), read_only));
+  if (!read_only) {
+    Status st = c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    if (st.is_ok()) st = c->exec(kSchema);
+    if (!st.is_ok()) return st.with_context(path.string());
+  }
+  return c;
+}
+
+Status Catalog::error(const char* what) {
+  return Status::io_error(std::string("catalog: ") + what + ": " + sqlite3_errmsg(db_.get()));
+}
+
+Status Catalog::check_writable() {
+  if (read_only_) return Status::invalid_argument("catalog opened read-only");
+  return Status::ok();
+}
+
+Status Catalog::exec(const char* sql) {
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK) {
+    std::string m = msg ? msg : sqlite3_errstr(rc);
+    sqlite3_free(msg);
+    return Status::io_error("catalog: " + m);
+  }
+  return Status::ok();
+}
+
+Result<StmtPtr> Catalog::prepare(const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), sql, -1, &s, nullptr) != SQLITE_OK) return error("prepare");
+  return StmtPtr(s);
+}
+
+#define OUTPOST_PREPARE(var, sql)   \
+  auto var##_r = prepare(sql);      \
+  if (!var##_r) return var##_r.status(); \
+  sqlite3_stmt* var = var##_r->get()
+
+Result<std::vector<StreamRow>> Catalog::streams() {
+  std::lock_guard lock(mu_);
+  OUTPOST_PREPARE(s, "SELECT id, name, retention_ms, retention_bytes FROM streams ORDER BY id");
+  std::vector<StreamRow> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    StreamRow r;
+    r.id = sqlite3_column_int64(s, 0);
+    r.name = text(s, 1);
+    r.options.retention_ms = sqlite3_column_int64(s, 2);
+    r.options.retention_bytes = u64(sqlite3_column_int64(s, 3));
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return error("list streams");
+  return out;
+}
+
+Result<std::int64_t> Catalog::upsert_stream(const std::string& name, const StreamOptions& o) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  OUTPOST_PREPARE(s,
+      "INSERT INTO streams(name, retention_ms, retention_bytes) VALUES(?1, ?2, ?3) "
+      "ON CONFLICT(name) DO UPDATE SET retention_ms = ?2, retention_bytes = ?3 RETURNING id");
+  bind_text(s, 1, name);
+  sqlite3_bind_int64(s, 2, o.retention_ms);
+  sqlite3_bind_int64(s, 3, i64(o.retention_bytes));
+  if (sqlite3_step(s) != SQLITE_ROW) return error("upsert stream");
+  std::int64_t id = sqlite3_column_int64(s, 0);
+  sqlite3_step(s);
+  return id;
+}
+
+Result<std::vector<SegmentRow>> Catalog::segments(std::int64_t stream_id) {
+  std::lock_guard lock(mu_);
+  OUTPOST_PREPARE(s,
+      "SELECT first_seq, last_seq, records, stored_bytes, raw_bytes, min_event_ms, max_event_ms, "
+      "min_ingest_ms, max_ingest_ms, sealed, sealed_clock_ms, state FROM segments "
+      "WHERE stream_id = ?1 ORDER BY first_seq");
+  sqlite3_bind_int64(s, 1, stream_id);
+  std::vector<SegmentRow> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    SegmentRow r;
+    r.stream_id = stream_id;
+    r.first_seq = u64(sqlite3_column_int64(s, 0));
+    r.last_seq = u64(sqlite3_column_int64(s, 1));
+    r.records = u64(sqlite3_column_int64(s, 2));
+    r.stored_bytes = u64(sqlite3_column_int64(s, 3));
+    r.raw_bytes = u64(sqlite3_column_int64(s, 4));
+    r.min_event_ms = sqlite3_column_int64(s, 5);
+    r.max_event_ms = sqlite3_column_int64(s, 6);
+    r.min_ingest_ms = sqlite3_column_int64(s, 7);
+    r.max_ingest_ms = sqlite3_column_int64(s, 8);
+    r.sealed = sqlite3_column_int64(s, 9) != 0;
+    r.sealed_clock_ms = sqlite3_column_int64(s, 10);
+    r.state = text(s, 11);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return error("list segments");
+  return out;
+}
+
+Status Catalog::upsert_segment(const SegmentRow& r) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  OUTPOST_PREPARE(s,
+      "INSERT OR REPLACE INTO segments(stream_id, first_seq, last_seq, records, stored_bytes, "
+      "raw_bytes, min_event_ms, max_event_ms, min_ingest_ms, max_ingest_ms, sealed, "
+      "sealed_clock_ms, state) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
+  sqlite3_bind_int64(s, 1, r.stream_id);
+  sqlite3_bind_int64(s, 2, i64(r.first_seq));
+  sqlite3_bind_int64(s, 3, i64(r.last_seq));
+  sqlite3_bind_int64(s, 4, i64(r.records));
+  sqlite3_bind_int64(s, 5, i64(r.stored_bytes));
+  sqlite3_bind_int64(s, 6, i64(r.raw_bytes));
+  sqlite3_bind_int64(s, 7, r.min_event_ms);
+  sqlite3_bind_int64(s, 8, r.max_event_ms);
+  sqlite3_bind_int64(s, 9, r.min_ingest_ms);
+  sqlite3_bind_int64(s, 10, r.max_ingest_ms);
+  sqlite3_bind_int64(s, 11, r.sealed ? 1 : 0);
+  sqlite3_bind_int64(s, 12, r.sealed_clock_ms);
+  bind_text(s, 13, r.state);
+  if (sqlite3_step(s) != SQLITE_DONE) return error("upsert segment");
+  return Status::ok();
+}
+
+Status Catalog::delete_segment(std::int64_t stream_id, std::uint64_t first_seq) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  OUTPOST_PREPARE(s, "DELETE FROM segments WHERE stream_id = ?1 AND first_seq = ?2");
+  sqlite3_bind_int64(s, 1, stream_id);
+  sqlite3_bind_int64(s, 2, i64(first_seq));
+  if (sqlite3_step(s) != SQLITE_DONE) return error("delete segment");
+  return Status::ok();
+}
+
+Status Catalog::mark_deleting(const std::vector<SegmentRow>& rows, const std::vector<DroppedRange>& dropped) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  OUTPOST_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+  auto fail = [&](const char* what) {
+    Status st = error(what);
+    (void)exec("ROLLBACK");
+    return st;
+  };
+  {
+    OUTPOST_PREPARE(s, "UPDATE segments SET state = 'deleting' WHERE stream_id = ?1 AND first_seq = ?2");
+    for (const auto& r : rows) {
+      sqlite3_reset(s);
+      sqlite3_bind_int64(s, 1, r.stream_id);
+      sqlite3_bind_int64(s, 2, i64(r.first_seq));
+      if (sqlite3_step(s) != SQLITE_DONE) return fail("mark segment deleting");
+    }
+  }
+  {
+    OUTPOST_PREPARE(s, "INSERT INTO dropped_ranges(stream, first_seq, last_seq, reason, wall_time_ms) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5)");
+    for (const auto& d : dropped) {
+      sqlite3_reset(s);
+      bind_text(s, 1, d.stream);
+      sqlite3_bind_int64(s, 2, i64(d.first_seq));
+      sqlite3_bind_int64(s, 3, i64(d.last_seq));
+      bind_text(s, 4, d.reason);
+      sqlite3_bind_int64(s, 5, d.wall_time_ms);
+      if (sqlite3_step(s) != SQLITE_DONE) return fail("record dropped range");
+    }
+  }
+  if (!exec("COMMIT").is_ok()) return fail("commit");
+  return Status::ok();
+}
+
+Status Catalog::add_dropped(const DroppedRange& d) { return mark_deleting({}, {d}); }
+
+Result<std::vector<DroppedRange>> Catalog::dropped(std::int64_t after_id, const std::string* stream) {
+  std::lock_guard lock(mu_);
+  OUTPOST_PREPARE(s,
+      "SELECT id, stream, first_seq, last_seq, reason, wall_time_ms FROM dropped_ranges "
+      "WHERE id > ?1 AND (?2 IS NULL OR stream = ?2) ORDER BY id");
+  sqlite3_bind_int64(s, 1, after_id);
+  if (stream) bind_text(s, 2, *stream);
+  std::vector<DroppedRange> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    DroppedRange d;
+    d.id = sqlite3_column_int64(s, 0);
+    d.stream = text(s, 1);
+    d.first_seq = u64(sqlite3_column_int64(s, 2));
+    d.last_seq = u64(sqlite3_column_int64(s, 3));
+    d.reason = text(s, 4);
+    d.wall_time_ms = sqlite3_column_int64(s, 5);
+    out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE) return error("list dropped ranges");
+  return out;
+}
+
+Result<std::vector<CursorRow>> Catalog::cursors(std::int64_t stream_id) {
+  std::lock_guard lock(mu_);
+  OUTPOST_PREPARE(s, "SELECT name, seq FROM cursors WHERE stream_id = ?1");
+  sqlite3_bind_int64(s, 1, stream_id);
+  std::vector<CursorRow> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    out.push_back(CursorRow{stream_id, text(s, 0), u64(sqlite3_column_int64(s, 1))});
+  }
+  if (rc != SQLITE_DONE) return error("list cursors");
+  return out;
+}
+
+Status Catalog::put_cursor(std::int64_t stream_id, const std::string& name, std::uint64_t seq, bool only_if_exists) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  const char* sql = only_if_exists
+                        ? "UPDATE cursors SET seq = ?3 WHERE stream_id = ?1 AND name = ?2"
+                        : "INSERT INTO cursors(stream_id, name, seq) VALUES(?1, ?2, ?3) "
+                          "ON CONFLICT(stream_id, name) DO NOTHING";
+  OUTPOST_PREPARE(s, sql);
+  sqlite3_bind_int64(s, 1, stream_id);
+  bind_text(s, 2, name);
+  sqlite3_bind_int64(s, 3, i64(seq));
+  if (sqlite3_step(s) != SQLITE_DONE) return error("store cursor");
+  if (only_if_exists && sqlite3_changes(db_.get()) == 0) {
+    return Status::not_found("cursor '" + name + "' is not registered");
+  }
+  return Status::ok();
+}
+
+Status Catalog::delete_cursor(std::int64_t stream_id, const std::string& name) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  OUTPOST_PREPARE(s, "DELETE FROM cursors WHERE stream_id = ?1 AND name = ?2");
+  sqlite3_bind_int64(s, 1, stream_id);
+  bind_text(s, 2, name);
+  if (sqlite3_step(s) != SQLITE_DONE) return error("delete cursor");
+  return Status::ok();
+}
+
+Result<std::optional<std::uint64_t>> Catalog::cursor(std::int64_t stream_id, const std::string& name) {
+  std::lock_guard lock(mu_);
+  OUTPOST_PREPARE(s, "SELECT seq FROM cursors WHERE stream_id = ?1 AND name = ?2");
+  sqlite3_bind_int64(s, 1, stream_id);
+  bind_text(s, 2, name);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return std::optional<std::uint64_t>(u64(sqlite3_column_int64(s, 0)));
+  if (rc != SQLITE_DONE) return error("read cursor");
+  return std::optional<std::uint64_t>();
+}
+
+Status Catalog::save_checkpoint(const Checkpoint& c, std::int64_t wall_ms) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  // One statement is one transaction: state, input and output sequences land together.
+  OUTPOST_PREPARE(s,
+      "INSERT OR REPLACE INTO checkpoints(query, input_stream, input_seq, output_stream, "
+      "output_seq, watermark_ms, state, saved_wall_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+  bind_text(s, 1, c.query);
+  bind_text(s, 2, c.input_stream);
+  sqlite3_bind_int64(s, 3, i64(c.input_seq));
+  bind_text(s, 4, c.output_stream);
+  sqlite3_bind_int64(s, 5, i64(c.output_seq));
+  sqlite3_bind_int64(s, 6, c.watermark_ms);
+  sqlite3_bind_blob(s, 7, c.state.data(), static_cast<int>(c.state.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(s, 8, wall_ms);
+  if (sqlite3_step(s) != SQLITE_DONE) return error("save checkpoint");
+  return Status::ok();
+}
+
+Result<std::optional<Checkpoint>> Catalog::load_checkpoint(const std::string& query) {
+  std::lock_guard lock(mu_);
+  OUTPOST_PREPARE(s,
+      "SELECT input_stream, input_seq, output_stream, output_seq, watermark_ms, state "
+      "FROM checkpoints WHERE query = ?1");
+  bind_text(s, 1, query);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return std::optional<Checkpoint>();
+  if (rc != SQLITE_ROW) return error("load checkpoint");
+  Checkpoint c;
+  c.query = query;
+  c.input_stream = text(s, 0);
+  c.input_seq = u64(sqlite3_column_int64(s, 1));
+  c.output_stream = text(s, 2);
+  c.output_seq = u64(sqlite3_column_int64(s, 3));
+  c.watermark_ms = sqlite3_column_int64(s, 4);
+  const void* blob = sqlite3_column_blob(s, 5);
+  c.state.assign(static_cast<const char*>(blob), static_cast<std::size_t>(sqlite3_column_bytes(s, 5)));
+  return std::optional<Checkpoint>(std::move(c));
+}
+
+Status Catalog::set_meta(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  OUTPOST_RETURN_IF_ERROR(check_writable());
+  OUTPOST_PREPARE(s, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)");
+  bind_text(s, 1, key);
+  bind_text(s, 2, value);
+  if (sqlite3_step(s) != SQLITE_DONE) return error("set meta");
+  return Status::ok();
+}
+
+Result<std::optional<std::string>> Catalog::meta(const std::string& key) {
+  std::lock_guard lock(mu_);
+  OUTPOST_PREPARE(s, "SELECT value FROM meta WHERE key = ?1");
+  bind_text(s, 1, key);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return std::optional<std::string>(text(s, 0));
+  if (rc != SQLITE_DONE) return error("read meta");
+  return std::optional<std::string>();
+}
+
+}  // namespace outpost::store
