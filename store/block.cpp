@@ -43,10 +43,7 @@ void encode_record(Buffer* raw, BlockMeta* meta, std::uint64_t seq, std::int64_t
   char* out = start;
   if (len_len < 5) std::memmove(start + len_len, body, body_len);
   put_varint64(out, body_len);
-  char* body_at = out + len_len;
-  std::uint32_t check = masked_checksum(body_at, body_len, seq);
-  put_u16(body_at + body_len, static_cast<std::uint16_t>(check));
-  raw->set_size(raw->size() + len_len + body_len + kRecordCheckBytes);
+  raw->set_size(raw->size() + len_len + body_len);
   meta->prev_ingest_ms = ingest_ms;
   ++meta->count;
 }
@@ -56,16 +53,8 @@ std::string RecordDecoder::next(RecordView* out) {
   std::uint32_t body_len = 0;
   const char* p = get_varint32(p_, end_, &body_len);
   if (p == nullptr) return "record length truncated";
-  if (body_len > static_cast<std::size_t>(end_ - p) ||
-      kRecordCheckBytes > static_cast<std::size_t>(end_ - p) - body_len) {
-    return "record length beyond block";
-  }
-  const char* body = p;
+  if (body_len > static_cast<std::size_t>(end_ - p)) return "record length beyond block";
   const char* body_end = p + body_len;
-  std::uint16_t stored = get_u16(body_end);
-  if (stored != static_cast<std::uint16_t>(masked_checksum(body, body_len, seq_))) {
-    return "record check mismatch";
-  }
   std::uint64_t d_ingest = 0, d_event = 0;
   p = get_varint64(p, body_end, &d_ingest);
   if (p == nullptr) return "record ingest time truncated";
@@ -89,7 +78,7 @@ std::string RecordDecoder::next(RecordView* out) {
                                                  static_cast<std::uint64_t>(unzigzag(d_event)));
   out->seq = seq_;
   prev_ingest_ = out->ingest_time_ms;
-  p_ = body_end + kRecordCheckBytes;
+  p_ = body_end;
   ++seq_;
   --left_;
   return {};
@@ -101,7 +90,8 @@ void ZstdDCtxDeleter::operator()(void* p) const { ZSTD_freeDCtx(static_cast<ZSTD
 BlockCompressor::BlockCompressor(int level) : cctx_(ZSTD_createCCtx()), level_(level) {
   auto* c = static_cast<ZSTD_CCtx*>(cctx_.get());
   ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level_);
-  ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);  // our own checksum covers the frame
+  // The frame's content checksum covers the raw block (our payload checksum covers the frame).
+  ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
 }
 

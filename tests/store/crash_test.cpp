@@ -118,7 +118,7 @@ TEST_CASE("a newest segment cut at every byte of its last two blocks recovers ev
 TEST_CASE("random byte flips in random segments are reported by verify and never yield a damaged record") {
   TempDir dir;
   auto o = small_options(dir.path());
-  o.segment_bytes = 12 << 10;
+  o.segment_bytes = 8 << 10;
   o.block_bytes = 2048;
   const std::uint64_t n = 2500;
   {

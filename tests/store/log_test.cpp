@@ -345,7 +345,7 @@ TEST_CASE("age retention runs on the persisted log clock, not on wall time") {
   {
     auto log = must_open(o);
     auto id = must_stream(*log, "s", so);
-    append_n(*log, id, 0, 10000);
+    append_n(*log, id, 0, 20000);
     REQUIRE(log->flush().is_ok());
     const auto segs = log->stats(id)->segments;
     REQUIRE(segs >= 3);
@@ -368,17 +368,17 @@ TEST_CASE("age retention runs on the persisted log clock, not on wall time") {
   REQUIRE(log->enforce_retention().is_ok());
   auto st = log->stats(id);
   CHECK(st->segments == 1);  // only the active segment is left
-  CHECK(st->last_seq == 10000);
+  CHECK(st->last_seq == 20000);
   CHECK(log->dropped_ranges().empty());  // ordinary retention is not a loss
   // Sequences continue densely although every record file is gone.
-  append_n(*log, id, 10000, 3);
+  append_n(*log, id, 20000, 3);
   REQUIRE(log->flush().is_ok());
   auto all = read_all(*log, id);
   REQUIRE_FALSE(all.records.empty());
-  CHECK(all.records.back().seq == 10003);
+  CHECK(all.records.back().seq == 20003);
   log.reset();
   auto again = must_open(o);
-  CHECK(again->last_seq(*again->find_stream("s")) == 10003);
+  CHECK(again->last_seq(*again->find_stream("s")) == 20003);
 }
 
 TEST_CASE("size retention deletes the oldest sealed segments but never what a cursor still needs") {
