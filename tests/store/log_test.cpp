@@ -805,3 +805,64 @@ TEST_CASE("a power cut in kAlways mode loses nothing that flush() returned for")
   REQUIRE(all.records.size() >= 2000);
   for (std::size_t i = 0; i < all.records.size(); ++i) REQUIRE(all.records[i].payload == sensor_line(i));
 }
+
+TEST_CASE("appends from several threads to several streams stay dense while followers read concurrently") {
+  TempDir dir;
+  auto o = small_options(dir.path());
+  o.flush_interval_ms = 5;
+  auto log = must_open(o);
+  constexpr int kStreams = 3;
+  constexpr std::uint64_t kPerThread = 5000;
+  std::vector<StreamId> ids;
+  for (int s = 0; s < kStreams; ++s) ids.push_back(must_stream(*log, "s" + std::to_string(s)));
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> readers;
+  std::vector<std::uint64_t> read_count(kStreams, 0);
+  for (int s = 0; s < kStreams; ++s) {
+    readers.emplace_back([&, s] {
+      ReadOptions ro;
+      ro.follow = true;
+      auto r = log->read(ids[static_cast<std::size_t>(s)], ro);
+      if (!r.is_ok()) {
+        failed = true;
+        return;
+      }
+      RecordView v;
+      std::uint64_t next = 1;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (next <= 2 * kPerThread && std::chrono::steady_clock::now() < deadline) {
+        auto n = (*r)->next(&v);
+        if (n == Reader::Next::kRecord) {
+          if (v.seq != next++) failed = true;
+        } else if (n == Reader::Next::kCorruption) {
+          failed = true;
+        } else {
+          (*r)->wait(200);
+        }
+      }
+      read_count[static_cast<std::size_t>(s)] = next - 1;
+    });
+  }
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2 * kStreams; ++w) {
+    writers.emplace_back([&, w] {
+      StreamId id = ids[static_cast<std::size_t>(w % kStreams)];
+      for (std::uint64_t i = 0; i < kPerThread; ++i) {
+        std::string p = sensor_line(i);
+        if (!log->append(id, AppendRecord{std::nullopt, std::nullopt, p},
+                         i % 10 == 0 ? AppendDurability::kWritten : AppendDurability::kBuffered).is_ok()) {
+          failed = true;
+        }
+        if (i % 1000 == 999) (void)log->flush();
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  REQUIRE(log->flush().is_ok());
+  for (auto& t : readers) t.join();
+  CHECK_FALSE(failed.load());
+  for (int s = 0; s < kStreams; ++s) {
+    CHECK(read_count[static_cast<std::size_t>(s)] == 2 * kPerThread);
+    CHECK(log->durable_seq(ids[static_cast<std::size_t>(s)]) == 2 * kPerThread);
+  }
+}
