@@ -213,35 +213,43 @@ Status Catalog::delete_segment(std::int64_t stream_id, std::uint64_t first_seq) 
 Status Catalog::mark_deleting(const std::vector<SegmentRow>& rows, const std::vector<DroppedRange>& dropped) {
   std::lock_guard lock(mu_);
   OUTPOST_RETURN_IF_ERROR(check_writable());
+  auto upd = prepare("UPDATE segments SET state = 'deleting' WHERE stream_id = ?1 AND first_seq = ?2");
+  if (!upd) return upd.status();
+  auto ins = prepare("INSERT INTO dropped_ranges(stream, first_seq, last_seq, reason, wall_time_ms) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5)");
+  if (!ins) return ins.status();
+  // One transaction: the segments are forgotten and the losses recorded together, durably,
+  // before any file is unlinked.
   OUTPOST_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
   auto fail = [&](const char* what) {
     Status st = error(what);
     (void)exec("ROLLBACK");
     return st;
   };
-  {
-    OUTPOST_PREPARE(s, "UPDATE segments SET state = 'deleting' WHERE stream_id = ?1 AND first_seq = ?2");
-    for (const auto& r : rows) {
-      sqlite3_reset(s);
-      sqlite3_bind_int64(s, 1, r.stream_id);
-      sqlite3_bind_int64(s, 2, i64(r.first_seq));
-      if (sqlite3_step(s) != SQLITE_DONE) return fail("mark segment deleting");
-    }
+  for (const auto& r : rows) {
+    sqlite3_stmt* s = upd->get();
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, r.stream_id);
+    sqlite3_bind_int64(s, 2, i64(r.first_seq));
+    if (sqlite3_step(s) != SQLITE_DONE) return fail("mark segment deleting");
   }
-  {
-    OUTPOST_PREPARE(s, "INSERT INTO dropped_ranges(stream, first_seq, last_seq, reason, wall_time_ms) "
-                       "VALUES(?1, ?2, ?3, ?4, ?5)");
-    for (const auto& d : dropped) {
-      sqlite3_reset(s);
-      bind_text(s, 1, d.stream);
-      sqlite3_bind_int64(s, 2, i64(d.first_seq));
-      sqlite3_bind_int64(s, 3, i64(d.last_seq));
-      bind_text(s, 4, d.reason);
-      sqlite3_bind_int64(s, 5, d.wall_time_ms);
-      if (sqlite3_step(s) != SQLITE_DONE) return fail("record dropped range");
-    }
+  for (const auto& d : dropped) {
+    sqlite3_stmt* s = ins->get();
+    sqlite3_reset(s);
+    bind_text(s, 1, d.stream);
+    sqlite3_bind_int64(s, 2, i64(d.first_seq));
+    sqlite3_bind_int64(s, 3, i64(d.last_seq));
+    bind_text(s, 4, d.reason);
+    sqlite3_bind_int64(s, 5, d.wall_time_ms);
+    if (sqlite3_step(s) != SQLITE_DONE) return fail("record dropped range");
   }
-  if (!exec("COMMIT").is_ok()) return fail("commit");
+  upd->reset();
+  ins->reset();
+  Status c = exec("COMMIT");
+  if (!c.is_ok()) {
+    (void)exec("ROLLBACK");
+    return c;
+  }
   return Status::ok();
 }
 

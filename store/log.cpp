@@ -727,6 +727,7 @@ Status LogImpl::roll(Stream& s) {
   std::shared_ptr<Segment> seg;
   OUTPOST_RETURN_IF_ERROR(create_segment(s, next, &seg));
   OUTPOST_RETURN_IF_ERROR(catalog_->upsert_segment(row));
+  persist_clock();
   std::lock_guard lock(s.seg_mu);
   s.segments.push_back(seg);
   return Status::ok();
