@@ -907,18 +907,20 @@ void LogImpl::flusher_main() {
         persist_clock();
       }
     }
-    {
-      std::lock_guard lock(core_->mu);
-      ++rounds_done_;
-      last_round_status_ = st;
-    }
-    done_cv_.notify_all();
+    // Listeners run before the round counts as done, so when flush() returns they have
+    // been told (outside all store locks except listener_mu_).
     if (!advanced.empty()) {
       std::lock_guard lock(listener_mu_);
       if (listener_) {
         for (auto& [id, seq] : advanced) listener_(id, seq);
       }
     }
+    {
+      std::lock_guard lock(core_->mu);
+      ++rounds_done_;
+      last_round_status_ = st;
+    }
+    done_cv_.notify_all();
     if (closing) return;
   }
 }

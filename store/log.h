@@ -202,7 +202,8 @@ class Log {
   virtual std::uint64_t durable_seq(StreamId stream) const = 0;
   virtual std::uint64_t last_seq(StreamId stream) const = 0;
 
-  // Called on the flusher thread after each group commit, once per stream that advanced.
+  // Called on the flusher thread after each group commit, once per stream that advanced,
+  // before a flush() waiting for that commit returns. Must not call flush().
   // Keep it short (e.g. hand the sequence to the loop with uv_async_send).
   using DurableListener = std::function<void(StreamId stream, std::uint64_t durable_seq)>;
   virtual void set_durable_listener(DurableListener listener) = 0;
