@@ -1088,7 +1088,15 @@ class Mirror {
       eos_abort();
       return state() != MirrorState::kFenced;
     }
-    // The cursor travels in the same transaction as the records it covers.
+    // The cursor travels in the same transaction as the records it covers. It is produced
+    // only once the records are acknowledged: a real broker hides all of an uncommitted
+    // transaction anyway, and a cluster without transaction markers (the mock) then never
+    // shows a cursor ahead of its records.
+    if (rd_kafka_flush(rk_.get(), static_cast<int>(shared_->central.txn_timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      note_error("transaction records not acknowledged in time; aborting");
+      eos_abort();
+      return state() != MirrorState::kFenced;
+    }
     std::string ckey = cursor_key(shared_->agent, s_.stream, s_.name);
     std::string cval = "{\"agent\":" + json_quote(shared_->agent) + ",\"stream\":" + json_quote(s_.stream) +
                        ",\"mirror\":" + json_quote(s_.name) + ",\"topic\":" + json_quote(s_.topic) +

@@ -178,11 +178,16 @@ TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
     }
   });
   REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300; }));
+  // Slow responses (rtt > message.timeout.ms) make sure records are in flight when the
+  // brokers go away.
+  REQUIRE((*dc)->set_broker_rtt(-1, 3000).is_ok());
+  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").in_flight > 0; }));
   REQUIRE((*dc)->set_broker_down(-1).is_ok());
   // The outage lasts until librdkafka gave up on the in-flight records (message.timeout.ms)
   // and the mirror re-drove them from the log.
   CHECK(wait_until([&] { return metrics_of(**sync, "m").redrives >= 1; }, 15000));
   CHECK(metrics_of(**sync, "m").state != sync::MirrorState::kOnline);
+  REQUIRE((*dc)->set_broker_rtt(-1, 0).is_ok());
   REQUIRE((*dc)->set_broker_up(-1).is_ok());
   REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300 + 500; }, 30000));
   ingest.store(false);

@@ -83,8 +83,9 @@ bool parse_mirror(const std::string& spec, sync::MirrorSettings* m) {
   return true;
 }
 
-std::string metrics_json(const std::vector<sync::MirrorMetrics>& ms, bool ingest_done) {
-  std::string j = "{\"ingest_done\":" + std::string(ingest_done ? "true" : "false") + ",\"mirrors\":[";
+std::string metrics_json(const std::vector<sync::MirrorMetrics>& ms, bool ingest_done, std::size_t dropped) {
+  std::string j = "{\"ingest_done\":" + std::string(ingest_done ? "true" : "false") +
+                  ",\"dropped_ranges\":" + std::to_string(dropped) + ",\"mirrors\":[";
   for (std::size_t i = 0; i < ms.size(); ++i) {
     const auto& m = ms[i];
     if (i) j += ",";
@@ -95,7 +96,7 @@ std::string metrics_json(const std::vector<sync::MirrorMetrics>& ms, bool ingest
     }
     j += "{\"name\":\"" + m.name + "\",\"state\":\"" + sync::mirror_state_name(m.state) +
          "\",\"cursor\":" + std::to_string(m.cursor) + ",\"durable\":" + std::to_string(m.durable_seq) +
-         ",\"backlog\":" + std::to_string(m.backlog_records) + ",\"sent\":" + std::to_string(m.records_sent) +
+         ",\"backlog\":" + std::to_string(m.backlog_records) + ",\"sent\":" + std::to_string(m.records_sent) + ",\"in_flight\":" + std::to_string(m.in_flight) +
          ",\"redrives\":" + std::to_string(m.redrives) + ",\"commits\":" + std::to_string(m.txn_commits) +
          ",\"aborts\":" + std::to_string(m.txn_aborts) + ",\"gaps\":" + std::to_string(m.gaps_reported) +
          ",\"gap_lost\":" + std::to_string(m.gap_records_lost) + ",\"errors\":" + std::to_string(m.errors) +
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> mirrors, props;
   std::string gap_topic = "outpost.gaps", cursor_topic = "outpost.cursors";
   std::int64_t backoff_ms = 200;
+  double max_rate = 0;
 
   auto* ap = app.add_subcommand("append");
   ap->add_option("--data", data)->required();
@@ -150,6 +152,7 @@ int main(int argc, char** argv) {
   sy->add_option("--segment-bytes", segment_bytes);
   sy->add_option("--backoff-ms", backoff_ms);
   sy->add_flag("--until-synced", until_synced);
+  sy->add_option("--max-rate", max_rate, "records/s per mirror");
   CLI11_PARSE(app, argc, argv);
 
   store::Options opt;
@@ -194,6 +197,7 @@ int main(int argc, char** argv) {
       std::cerr << "driver: bad --mirror " << spec << "\n";
       return 2;
     }
+    m.max_records_per_s = max_rate;
     if (!(*log)->find_stream(m.stream)) (void)(*log)->open_stream(m.stream);
     s.mirrors.push_back(m);
   }
@@ -218,7 +222,7 @@ int main(int argc, char** argv) {
   while (!g_stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     auto ms = sync->metrics();
-    if (!status_file.empty()) write_atomically(status_file, metrics_json(ms, ingest_done.load()));
+    if (!status_file.empty()) write_atomically(status_file, metrics_json(ms, ingest_done.load(), (*log)->dropped_ranges().size()));
     bool all = ingest_done.load();
     for (const auto& m : ms) {
       if (m.state == sync::MirrorState::kFenced || m.state == sync::MirrorState::kFailed) {
@@ -234,6 +238,6 @@ int main(int argc, char** argv) {
   g_stop.store(true);
   if (ingest.joinable()) ingest.join();
   sync->stop(3000);
-  if (!status_file.empty()) write_atomically(status_file, metrics_json(sync->metrics(), ingest_done.load()));
+  if (!status_file.empty()) write_atomically(status_file, metrics_json(sync->metrics(), ingest_done.load(), (*log)->dropped_ranges().size()));
   return rc;
 }
