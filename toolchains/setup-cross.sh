@@ -6,8 +6,14 @@ set -euo pipefail
 targets=("$@")
 ((${#targets[@]})) || targets=(arm64)
 
+# Multi-Arch: same -dev packages install beside the build machine's own.
 libs=(librdkafka-dev libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libuv1-dev libzstd-dev
-      libyaml-cpp-dev libsimdjson-dev libsystemd-dev libxxhash-dev libssl-dev libcpp-httplib-dev)
+      libsystemd-dev libxxhash-dev libssl-dev libcpp-httplib-dev)
+# NOT Multi-Arch: same in bookworm: installing libyaml-cpp-dev:arm64 or libsimdjson-dev:arm64
+# REMOVES the amd64 -dev package and breaks the native build. Only their runtime libraries
+# are installed for the target; headers come from the native -dev package (they are
+# architecture-independent) and cross-common.cmake links the target's .so.N directly.
+runtime_only=(libyaml-cpp0.7 libsimdjson14)
 want=(qemu-user)
 for arch in "${targets[@]}"; do
   case "$arch" in
@@ -15,7 +21,7 @@ for arch in "${targets[@]}"; do
     armhf) want+=(g++-arm-linux-gnueabihf) ;;
     *) echo "setup-cross: unknown target '$arch' (arm64 or armhf)" >&2; exit 2 ;;
   esac
-  for l in "${libs[@]}"; do want+=("$l:$arch"); done
+  for l in "${libs[@]}" "${runtime_only[@]}"; do want+=("$l:$arch"); done
 done
 
 missing=()
