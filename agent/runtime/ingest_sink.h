@@ -1,0 +1,70 @@
+// The runtime's MessageSink: decode a source message and append it to its stream, or write a
+// dead-letter record naming why it did not decode. Nothing is dropped silently: every message
+// ends up as a record in its stream or in the stream's dead-letter stream, and is counted.
+//
+// Threads: one IngestSink per source, called only from that source's threads (so its decoders
+// need no locks). StreamCounters are shared between sinks and read by the HTTP thread; they
+// are atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "agent/ingest/source.h"
+#include "agent/runtime/plan.h"
+#include "agent/runtime/stream_codec.h"
+#include "store/log.h"
+
+namespace outpost::runtime {
+
+struct StreamCounters {
+  std::atomic<std::uint64_t> records{0};        // appended to the stream
+  std::atomic<std::uint64_t> dead_letters{0};   // appended to its dead-letter stream
+  std::atomic<std::uint64_t> decode_errors{0};  // payloads that failed to decode
+  std::atomic<std::uint64_t> malformed{0};      // frames the source itself flagged (e.g. over-long lines)
+  std::atomic<std::uint64_t> append_errors{0};  // the log refused (full, I/O); message not acked
+  std::atomic<std::uint64_t> bytes{0};          // payload bytes received
+  std::atomic<std::int64_t> last_append_ms{0};
+};
+
+// A stream as the runtime knows it: its ids in the log, its plan and its counters.
+struct StreamRuntime {
+  StreamPlan plan;
+  store::StreamId id = 0;
+  store::StreamId dead_letter_id = 0;
+  StreamCounters counters;
+};
+
+// Set by the sink on a failed append; read by health. Shared by all sinks.
+struct StoreHealth {
+  std::atomic<std::int64_t> last_error_ms{0};
+  std::atomic<std::int64_t> last_ok_ms{0};
+  std::mutex mu;
+  std::string last_error;  // GUARDED_BY(mu)
+};
+
+class IngestSink final : public ingest::MessageSink {
+ public:
+  // `streams` maps stream names to runtimes; all must outlive the sink.
+  IngestSink(store::Log* log, const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* streams,
+             StoreHealth* store_health);
+
+  Status deliver(const ingest::SourceMessage& message) override;
+  Status make_durable() override;
+
+ private:
+  Status dead_letter(StreamRuntime& stream, const ingest::SourceMessage& message, std::string_view reason);
+  StreamCodec& codec_for(StreamRuntime& stream);
+  Status record_append_error(StreamRuntime& stream, const Status& st);
+
+  store::Log* const log_;
+  const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* const streams_;
+  StoreHealth* const store_health_;
+  std::map<std::string, std::unique_ptr<StreamCodec>, std::less<>> codecs_;  // one per stream, this sink's thread
+  std::string dead_letter_buffer_;
+};
+
+}  // namespace outpost::runtime
