@@ -266,7 +266,15 @@ struct MqttSource::Core {
     } catch (const std::exception& e) {
       std::string msg = describe_exception(e);
       std::lock_guard<std::mutex> lock(mu);
-      if (!tls_error.empty()) msg += "; TLS: " + tls_error;
+      if (!tls_error.empty()) {
+        msg += "; TLS: " + tls_error;
+        if (tls_error.find("certificate verify failed") != std::string::npos)
+          msg += " (is tls.ca_file the CA that signed the broker's certificate, and does the "
+                 "certificate name the host in the broker URI?)";
+      } else if (opts.tls.enabled || uri_wants_tls(opts.broker)) {
+        msg += " (TLS: the broker closed the connection during or right after the handshake; "
+               "it may require a client certificate or reject ours)";
+      }
       return Status::unavailable(msg);
     }
     // Subscribe when the broker lost (or never had) our session, and on the first connection
