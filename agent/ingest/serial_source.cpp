@@ -249,7 +249,9 @@ struct SerialSource::Impl {
     if (opts.stop_bits == 2) tio.c_cflag |= CSTOPB;
     if (opts.flow_control == SerialFlowControl::kRtsCts) tio.c_cflag |= CRTSCTS;
     tio.c_cflag |= CLOCAL | CREAD;  // ignore modem lines; enable the receiver
-    tio.c_cc[VMIN] = 0;
+    // VMIN=1: with O_NONBLOCK an empty tty then reads as EAGAIN, so read() == 0 means hangup.
+    // (VMIN=0 would make an empty read return 0, indistinguishable from a vanished device.)
+    tio.c_cc[VMIN] = 1;
     tio.c_cc[VTIME] = 0;
     speed_t code = B9600;
     baud_code(opts.baud, &code);
