@@ -62,6 +62,7 @@ struct BlockMeta {
   std::int64_t min_event_ms = 0, max_event_ms = 0;
   std::int64_t min_ingest_ms = 0, max_ingest_ms = 0;
   std::int64_t prev_ingest_ms = 0;  // ingest time of the last record (delta base)
+  std::int64_t prev_event_ms = 0;   // event time of the last record (delta base after the first)
 };
 
 // Size of one record's framing + contents in a raw block (upper bound exact enough to decide
@@ -81,7 +82,7 @@ class RecordDecoder {
   RecordDecoder() = default;
   RecordDecoder(const char* p, const char* end, std::uint64_t first_seq, std::uint32_t count,
                 std::int64_t min_ingest_ms)
-      : p_(p), end_(end), seq_(first_seq), left_(count), prev_ingest_(min_ingest_ms) {}
+      : p_(p), end_(end), seq_(first_seq), left_(count), prev_ingest_(min_ingest_ms), first_seq_(first_seq) {}
   std::uint32_t left() const { return left_; }
   std::uint64_t next_seq() const { return seq_; }
   // Decodes the next record into *out. Returns an empty string on success, else why the
@@ -96,6 +97,8 @@ class RecordDecoder {
   std::uint64_t seq_ = 0;
   std::uint32_t left_ = 0;
   std::int64_t prev_ingest_ = 0;
+  std::int64_t prev_event_ = 0;
+  std::uint64_t first_seq_ = 0;
 };
 
 struct ZstdCCtxDeleter {

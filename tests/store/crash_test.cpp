@@ -269,7 +269,7 @@ TEST_CASE("zero-filled preallocated space after the last block is the end of dat
 TEST_CASE("a segment with a damaged header is reported and does not block start-up") {
   TempDir dir;
   auto o = small_options(dir.path());
-  o.segment_bytes = 16 << 10;
+  o.segment_bytes = 4 << 10;
   {
     auto log = must_open(o);
     auto id = log->open_stream("s");
