@@ -54,30 +54,45 @@ void encode_record(Buffer* raw, BlockMeta* meta, std::uint64_t seq, std::int64_t
   ++meta->count;
 }
 
-std::string RecordDecoder::next(RecordView* out) {
-  if (left_ == 0) return "no more records in block";
-  std::uint32_t body_len = 0;
-  const char* p = get_varint32(p_, end_, &body_len);
-  if (p == nullptr) return "record length truncated";
-  if (body_len > static_cast<std::size_t>(end_ - p)) return "record length beyond block";
-  const char* body_end = p + body_len;
-  std::uint64_t d_ingest = 0, d_event = 0;
-  p = get_varint64(p, body_end, &d_ingest);
-  if (p == nullptr) return "record ingest time truncated";
-  p = get_varint64(p, body_end, &d_event);
-  if (p == nullptr || p >= body_end) return "record event time truncated";
-  std::uint8_t flags = static_cast<std::uint8_t>(*p++);
-  if ((flags & ~kRecordKnownFlags) != 0) return "record has unknown flags";
-  out->has_key = (flags & kRecordHasKey) != 0;
-  out->key = {};
-  if (out->has_key) {
-    std::uint32_t key_len = 0;
-    p = get_varint32(p, body_end, &key_len);
-    if (p == nullptr || key_len > static_cast<std::size_t>(body_end - p)) return "record key length beyond record";
-    out->key = std::string_view(p, key_len);
-    p += key_len;
+RecordDecoder::RecordDecoder(const char* p, const char* end, std::uint64_t first_seq, std::uint32_t count,
+                             std::int64_t min_ingest_ms)
+    : seq_(first_seq), left_(count), prev_ingest_(min_ingest_ms), first_seq_(first_seq) {
+  // Stored layout: u32 header_bytes | header section | data section. A bad header_bytes
+  // leaves the decoder empty-handed: next() then reports the block as damaged.
+  if (end - p < 4) {
+    bad_ = "raw block shorter than its section header";
+    return;
   }
-  out->payload = std::string_view(p, static_cast<std::size_t>(body_end - p));
+  const std::uint32_t header_bytes = get_u32(p);
+  if (header_bytes > static_cast<std::size_t>(end - p - 4)) {
+    bad_ = "raw block header section beyond block";
+    return;
+  }
+  p_ = p + 4;
+  hend_ = p_ + header_bytes;
+  d_ = hend_;
+  end_ = end;
+}
+
+std::string RecordDecoder::next(RecordView* out) {
+  if (bad_ != nullptr) return bad_;
+  if (left_ == 0) return "no more records in block";
+  std::uint64_t d_ingest = 0, d_event = 0;
+  std::uint32_t key_len1 = 0, payload_len = 0;
+  const char* p = get_varint64(p_, hend_, &d_ingest);
+  if (p == nullptr) return "record ingest time truncated";
+  p = get_varint64(p, hend_, &d_event);
+  if (p == nullptr) return "record event time truncated";
+  p = get_varint32(p, hend_, &key_len1);
+  if (p == nullptr) return "record key length truncated";
+  p = get_varint32(p, hend_, &payload_len);
+  if (p == nullptr) return "record payload length truncated";
+  const std::size_t key_len = key_len1 == 0 ? 0 : key_len1 - 1;
+  const std::size_t data_left = static_cast<std::size_t>(end_ - d_);
+  if (key_len > data_left || payload_len > data_left - key_len) return "record data beyond block";
+  out->has_key = key_len1 != 0;
+  out->key = std::string_view(d_, key_len);
+  out->payload = std::string_view(d_ + key_len, payload_len);
   out->ingest_time_ms = static_cast<std::int64_t>(static_cast<std::uint64_t>(prev_ingest_) +
                                                   static_cast<std::uint64_t>(unzigzag(d_ingest)));
   const std::int64_t event_base = seq_ == first_seq_ ? out->ingest_time_ms : prev_event_;
@@ -86,9 +101,68 @@ std::string RecordDecoder::next(RecordView* out) {
   prev_event_ = out->event_time_ms;
   out->seq = seq_;
   prev_ingest_ = out->ingest_time_ms;
-  p_ = body_end;
+  p_ = p;
+  d_ += key_len + payload_len;
   ++seq_;
   --left_;
+  return {};
+}
+
+std::string to_stored_layout(std::string_view open, std::uint32_t count, Buffer* out) {
+  // The open (append-time) layout interleaves each record's framing with its bytes; reading it
+  // back sequentially gives the fields to split into the two sections.
+  out->clear();
+  std::size_t header_bound = static_cast<std::size_t>(count) * (10 + 10 + 5 + 5);
+  char* base = out->tail(4 + header_bound + open.size());
+  char* h = base + 4;
+  // First pass: headers. Second pass: data. Both walk the open layout.
+  const char* p = open.data();
+  const char* end = p + open.size();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint32_t body_len = 0;
+    p = get_varint32(p, end, &body_len);
+    if (p == nullptr || body_len > static_cast<std::size_t>(end - p)) return "open block record length";
+    const char* body_end = p + body_len;
+    std::uint64_t d_ingest = 0, d_event = 0;
+    p = get_varint64(p, body_end, &d_ingest);
+    if (p == nullptr) return "open block ingest time";
+    p = get_varint64(p, body_end, &d_event);
+    if (p == nullptr || p >= body_end) return "open block event time";
+    const std::uint8_t flags = static_cast<std::uint8_t>(*p++);
+    std::uint32_t key_len = 0;
+    if (flags & kRecordHasKey) {
+      p = get_varint32(p, body_end, &key_len);
+      if (p == nullptr || key_len > static_cast<std::size_t>(body_end - p)) return "open block key length";
+      p += key_len;
+    }
+    h = put_varint64(h, d_ingest);
+    h = put_varint64(h, d_event);
+    h = put_varint64(h, (flags & kRecordHasKey) ? key_len + 1u : 0u);
+    h = put_varint64(h, static_cast<std::uint64_t>(body_end - p));
+    p = body_end;
+  }
+  const std::uint32_t header_bytes = static_cast<std::uint32_t>(h - (base + 4));
+  put_u32(base, header_bytes);
+  char* d = h;
+  p = open.data();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint32_t body_len = 0;
+    p = get_varint32(p, end, &body_len);
+    const char* body_end = p + body_len;
+    std::uint64_t skip = 0;
+    p = get_varint64(p, body_end, &skip);
+    p = get_varint64(p, body_end, &skip);
+    const std::uint8_t flags = static_cast<std::uint8_t>(*p++);
+    if (flags & kRecordHasKey) {
+      std::uint32_t key_len = 0;
+      p = get_varint32(p, body_end, &key_len);
+    }
+    const std::size_t n = static_cast<std::size_t>(body_end - p);  // key bytes + payload
+    std::memcpy(d, p, n);
+    d += n;
+    p = body_end;
+  }
+  out->set_size(static_cast<std::size_t>(d - base));
   return {};
 }
 
@@ -103,8 +177,13 @@ BlockCompressor::BlockCompressor(int level) : cctx_(ZSTD_createCCtx()), level_(l
   ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
 }
 
-Status BlockCompressor::compress(std::string_view raw, const BlockMeta& meta, Buffer* out) {
+Status BlockCompressor::compress(std::string_view open, const BlockMeta& meta, Buffer* out) {
   if (cctx_ == nullptr) return Status::io_error("zstd: cannot create compression context");
+  // Framing in one section, record bytes in the other: zstd then sees the payloads back to
+  // back, as the zstd CLI would, and the small regular framing fields compress to almost nothing.
+  std::string err = to_stored_layout(open, meta.count, &stored_);
+  if (!err.empty()) return Status::corruption("building a block: " + err);
+  const std::string_view raw = stored_.view();
   const std::size_t bound = ZSTD_compressBound(raw.size());
   char* hdr = out->tail(kBlockHeaderBytes + std::max(bound, raw.size()));
   char* payload = hdr + kBlockHeaderBytes;

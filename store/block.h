@@ -80,16 +80,16 @@ void encode_record(Buffer* raw, BlockMeta* meta, std::uint64_t seq, std::int64_t
 class RecordDecoder {
  public:
   RecordDecoder() = default;
+  // [p, end) is a raw block in the stored layout (see to_stored_layout).
   RecordDecoder(const char* p, const char* end, std::uint64_t first_seq, std::uint32_t count,
-                std::int64_t min_ingest_ms)
-      : p_(p), end_(end), seq_(first_seq), left_(count), prev_ingest_(min_ingest_ms), first_seq_(first_seq) {}
+                std::int64_t min_ingest_ms);
   std::uint32_t left() const { return left_; }
   std::uint64_t next_seq() const { return seq_; }
   // Decodes the next record into *out. Returns an empty string on success, else why the
   // framing or check is bad (the rest of the block is then unusable).
   std::string next(RecordView* out);
   // After the last record: the block must end exactly there.
-  bool at_exact_end() const { return p_ == end_; }
+  bool at_exact_end() const { return bad_ == nullptr && p_ == hend_ && d_ == end_; }
 
  private:
   const char* p_ = nullptr;
@@ -99,7 +99,17 @@ class RecordDecoder {
   std::int64_t prev_ingest_ = 0;
   std::int64_t prev_event_ = 0;
   std::uint64_t first_seq_ = 0;
+  const char* hend_ = nullptr;  // end of the header section
+  const char* d_ = nullptr;     // next record's bytes in the data section
+  const char* bad_ = nullptr;   // set when the section header itself is bad
 };
+
+// Turns an open block (the append-time layout written by encode_record, one record after the
+// other) into the stored layout that is compressed and that RecordDecoder reads:
+//   u32 header_bytes | per record: varint zigzag ingest delta, varint zigzag event delta,
+//   varint (key_len + 1, or 0 = no key), varint payload_len | per record: key bytes, payload.
+// Returns an error text if the open block is malformed (a bug, never user data).
+std::string to_stored_layout(std::string_view open, std::uint32_t count, Buffer* out);
 
 struct ZstdCCtxDeleter {
   void operator()(void* p) const;
@@ -119,6 +129,7 @@ class BlockCompressor {
  private:
   std::unique_ptr<void, ZstdCCtxDeleter> cctx_;
   int level_;
+  Buffer stored_;  // the block in its stored layout, reused
 };
 
 // Verifies and decompresses a stored block with one reused ZSTD_DCtx. One user at a time.

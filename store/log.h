@@ -55,7 +55,7 @@ class Clock;
 struct Options {
   std::filesystem::path data_dir;
   std::uint64_t segment_bytes = 64ull << 20;   // roll a segment once it reaches this size
-  std::uint32_t block_bytes = 256u << 10;      // raw bytes per block before it is sealed
+  std::uint32_t block_bytes = 1u << 20;        // raw bytes per block before it is sealed
   std::int64_t flush_interval_ms = 200;        // group commit period
   std::uint64_t flush_bytes = 4ull << 20;      // or commit earlier once this much is pending
   FsyncMode fsync = FsyncMode::kAlways;

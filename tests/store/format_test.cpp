@@ -127,6 +127,8 @@ TEST_CASE("records framed into a block decode back exactly, with and without key
   }
   CHECK(meta.count == 50);
   CHECK(meta.first_seq == 100);
+  Buffer open = std::move(raw);
+  REQUIRE(to_stored_layout(open.view(), meta.count, &raw).empty());
   BlockHeader h;
   h.first_seq = meta.first_seq;
   h.record_count = meta.count;
@@ -152,8 +154,10 @@ TEST_CASE("record decoding never reads past the block for any corruption of its 
     std::string k = "k" + std::to_string(i);
     encode_record(&raw, &meta, 1 + i, 10, 10, std::optional<std::string_view>(k), sensor_line(i));
   }
+  Buffer stored;
+  REQUIRE(to_stored_layout(raw.view(), meta.count, &stored).empty());
   std::mt19937 rng(7);
-  std::string copy(raw.view());
+  std::string copy(stored.view());
   for (int t = 0; t < 2000; ++t) {
     std::string c = copy;
     int flips = 1 + static_cast<int>(rng() % 3);
@@ -191,7 +195,9 @@ TEST_CASE("zstd blocks compress, verify and decompress; incompressible data is s
     if (compressible) CHECK(h.stored_len < h.raw_len / 3);
     Buffer out;
     CHECK(d.decode(h, std::string_view(stored.data() + kBlockHeaderBytes, h.stored_len), &out).empty());
-    CHECK(out.view() == raw.view());
+    Buffer expected;
+    REQUIRE(to_stored_layout(raw.view(), meta.count, &expected).empty());
+    CHECK(out.view() == expected.view());
     std::string bad(stored.data() + kBlockHeaderBytes, h.stored_len);
     bad[bad.size() / 2] ^= 4;
     CHECK(d.decode(h, bad, &out) == "block payload checksum mismatch");
@@ -211,6 +217,8 @@ TEST_CASE("raw bytes damaged before the payload checksum was taken are caught by
   BlockHeader h;
   REQUIRE(decode_block_header(stored.data(), &h).empty());
   REQUIRE(h.type == kBlockZstd);
+  Buffer expected;
+  REQUIRE(to_stored_layout(raw.view(), meta.count, &expected).empty());
   std::mt19937 rng(11);
   int caught = 0;
   for (int t = 0; t < 200; ++t) {
@@ -221,7 +229,7 @@ TEST_CASE("raw bytes damaged before the payload checksum was taken are caught by
     Buffer out;
     std::string err = d.decode(h2, payload, &out);
     if (!err.empty()) ++caught;
-    else CHECK(out.view() == raw.view());  // a flip zstd could tolerate must not change data
+    else CHECK(out.view() == expected.view());  // a flip zstd could tolerate must not change data
   }
   CHECK(caught >= 195);
 }
