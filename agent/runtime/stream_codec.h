@@ -1,7 +1,46 @@
-// How the runtime decodes a stream's payloads: a thin adapter over agent/decode.
-// (The adapter lands with the decoders; until then a stream's codec spec is empty.)
+// How the runtime turns a source message into a record of its stream: validate the payload
+// for the stream's format, take the key and the event time from declared fields.
+//
+// One StreamCodec per (stream, source thread): it owns a parser and buffers and is not
+// thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
 namespace outpost::runtime {
-struct StreamCodecSpec {};
+
+enum class PayloadFormat { kJson, kRaw };
+enum class TimeFormat { kAuto, kUnixS, kUnixMs, kUnixUs, kUnixNs, kRfc3339 };
+
+struct StreamCodecSpec {
+  PayloadFormat format = PayloadFormat::kJson;
+  std::string key_field;   // dotted path into the JSON object; empty = no key
+  std::string time_field;  // dotted path; empty = event time is the ingest time
+  TimeFormat time_format = TimeFormat::kAuto;
+  std::size_t max_payload_bytes = 1 << 20;
+};
+
+struct DecodedRecord {
+  std::optional<std::int64_t> event_time_ms;
+  std::optional<std::string_view> key;  // valid until the next decode()
+  std::string_view payload;             // the original bytes
+};
+
+class StreamCodec {
+ public:
+  explicit StreamCodec(StreamCodecSpec spec);
+  ~StreamCodec();
+  // Ok: *out filled. Error: a clear reason naming the field or byte offset
+  // ("field 'ts': expected a time, got string \"soon\"", "invalid JSON at byte 17: ...").
+  bool decode(std::string_view payload, DecodedRecord* out, std::string* reason);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace outpost::runtime

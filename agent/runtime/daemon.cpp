@@ -1,0 +1,525 @@
+#include "agent/runtime/daemon.h"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "agent/http/metrics.h"
+#include "agent/http/server.h"
+#include "agent/ingest/mqtt_source.h"
+#include "agent/ingest/serial_source.h"
+#include "agent/runtime/ingest_sink.h"
+#include "agent/runtime/logging.h"
+#include "agent/runtime/notify.h"
+#include "agent/runtime/query_host.h"
+#include "agent/runtime/status_json.h"
+#include "sync/sync.h"
+
+namespace outpost::runtime {
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+ingest::SourceLogger source_logger() {
+  return [](int level, std::string_view component, std::string_view message) {
+    log_line(static_cast<LogLevel>(level), component, message);
+  };
+}
+
+// Comparable descriptions of the parts of a plan, to tell what a reload changed.
+std::string describe_store(const store::Options& o) {
+  std::ostringstream s;
+  s << o.data_dir << '|' << o.segment_bytes << '|' << o.block_bytes << '|' << o.flush_interval_ms << '|'
+    << o.flush_bytes << '|' << static_cast<int>(o.fsync) << '|' << o.zstd_level << '|' << o.quota_bytes << '|'
+    << static_cast<int>(o.on_full);
+  return s.str();
+}
+
+std::string describe_streams(const std::vector<StreamPlan>& streams) {
+  std::ostringstream s;
+  for (const auto& st : streams) {
+    s << st.name << '|' << st.dead_letter_stream << '|' << st.retention.retention_ms << '|'
+      << st.retention.retention_bytes << '|' << static_cast<int>(st.codec.format) << '|' << st.codec.key_field << '|'
+      << st.codec.time_field << '|' << static_cast<int>(st.codec.time_format) << '|' << st.codec.max_payload_bytes << ';';
+  }
+  return s.str();
+}
+
+std::string describe_sources(const Plan& p) {
+  std::ostringstream s;
+  for (const auto& o : p.mqtt_sources) {
+    s << "mqtt|" << o.name << '|' << o.broker << '|' << o.client_id << '|' << static_cast<int>(o.version) << '|'
+      << o.clean_session << '|' << o.keepalive_s << '|' << o.username << '|' << o.password << '|' << o.tls.ca_file
+      << '|' << o.tls.cert_file << '|' << o.tls.key_file << '|' << o.max_inflight << '|' << static_cast<int>(o.ack)
+      << '|' << o.reconnect.min_ms << '|' << o.reconnect.max_ms;
+    for (const auto& sub : o.subscriptions) s << '|' << sub.filter << ',' << sub.qos << ',' << sub.stream;
+    s << ';';
+  }
+  for (const auto& o : p.serial_sources) {
+    s << "serial|" << o.name << '|' << o.device << '|' << o.stream << '|' << o.baud << '|' << o.data_bits << '|'
+      << static_cast<int>(o.parity) << '|' << o.stop_bits << '|' << static_cast<int>(o.framing) << '|' << o.delimiter
+      << '|' << o.max_line_bytes << '|' << o.frame_bytes << ';';
+  }
+  return s.str();
+}
+
+std::string describe_queries(const std::vector<QueryPlan>& queries) {
+  std::ostringstream s;
+  for (const auto& q : queries) {
+    s << q.name << '|' << q.sql << '|' << q.input_stream << '|' << q.result_stream << '|' << q.late_update << '|'
+      << q.allowed_lateness_ms << '|' << q.idle_timeout_ms << '|' << q.start_earliest << ';';
+  }
+  return s.str();
+}
+
+std::string describe_sync(const sync::SyncSettings& ss) {
+  std::ostringstream s;
+  const auto& c = ss.central;
+  s << ss.agent << '|' << c.brokers << '|' << c.security_protocol << '|' << c.sasl_mechanism << '|' << c.sasl_username
+    << '|' << c.sasl_password << '|' << c.tls_ca_file << '|' << c.tls_cert_file << '|' << c.tls_key_file << '|'
+    << c.compression << '|' << c.gap_topic << '|' << c.cursor_topic;
+  for (const auto& [k, v] : c.properties) s << '|' << k << '=' << v;
+  for (const auto& m : ss.mirrors) {
+    s << ";" << m.name << '|' << m.stream << '|' << m.topic << '|' << static_cast<int>(m.key) << '|' << m.priority
+      << '|' << m.max_records_per_s << '|' << m.max_bytes_per_s << '|' << static_cast<int>(m.delivery);
+  }
+  return s.str();
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+  explicit Impl(PlanLoader l) : loader(std::move(l)) {}
+
+  PlanLoader loader;
+  Plan plan;
+  std::unique_ptr<store::Log> log;
+  std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>> streams;
+  StoreHealth store_health;
+
+  struct SourceSlot {
+    std::unique_ptr<IngestSink> sink;  // declared first: destroyed after the source
+    std::unique_ptr<ingest::Source> source;
+  };
+  std::vector<SourceSlot> sources;
+  std::vector<std::unique_ptr<QueryHost>> queries;
+  std::unique_ptr<sync::Sync> sync;
+  std::unique_ptr<http::Server> http;
+  SystemdNotifier notifier;
+
+  uv_loop_t loop{};
+  uv_signal_t sig_term{}, sig_int{}, sig_hup{};
+  uv_timer_t tick{};
+  uv_async_t stop_async{};
+  std::atomic<bool> stopping{false};
+  std::int64_t started_steady_ms = steady_ms();
+  std::int64_t started_wall_ms = now_ms();
+
+  // Watchdog: the durable sequence per stream at the previous tick, to tell a stuck flusher
+  // from an idle one.
+  std::map<store::StreamId, std::pair<std::uint64_t, std::uint64_t>> last_progress;  // id -> (last, durable)
+  std::int64_t last_watchdog_ms = 0;
+  std::int64_t last_status_ms = 0;
+  std::uint64_t last_status_records = 0;
+
+  mutable std::mutex snapshot_mu;  // serialises snapshots taken by HTTP threads
+
+  Status start();
+  Status open_log();
+  Status open_streams();
+  Status start_sources();
+  void stop_sources();
+  Status start_queries();
+  void stop_queries();
+  Status start_sync();
+  void stop_sync();
+  Status start_http();
+  void reload();
+  void shutdown();
+  void on_tick();
+
+  StatusSnapshot snapshot() const;
+  std::string metrics_text() const;
+  http::Health health() const;
+};
+
+Status Daemon::Impl::open_log() {
+  store::RecoveryReport report;
+  auto opened = store::Log::open(plan.store, &report);
+  if (!opened.is_ok()) return opened.status().with_context("opening the log in " + plan.store.data_dir.string());
+  log = std::move(opened).value();
+  for (const auto& d : report.truncated_tails) {
+    log_warning("store", "cut a torn tail of " + d.segment.string() + " at byte " + std::to_string(d.offset) +
+                             ": " + d.message);
+  }
+  for (const auto& d : report.corrupt_blocks) {
+    log_error("store", "damaged block in " + d.segment.string() + " at byte " + std::to_string(d.offset) +
+                           " (seq " + std::to_string(d.first_seq) + ".." + std::to_string(d.last_seq) +
+                           "): " + d.message + "; readers skip it");
+  }
+  for (const auto& r : report.catalog_repairs) log_warning("store", "catalog repaired: " + r);
+  if (report.journal_records_replayed > 0) {
+    log_info("store", "replayed " + std::to_string(report.journal_records_replayed) +
+                          " acknowledged records from the intake journal");
+  }
+  return Status::ok();
+}
+
+Status Daemon::Impl::open_streams() {
+  for (const auto& sp : plan.streams) {
+    auto rt = std::make_unique<StreamRuntime>();
+    rt->plan = sp;
+    auto id = log->open_stream(sp.name, sp.retention);
+    if (!id.is_ok()) return id.status().with_context("stream " + sp.name);
+    rt->id = id.value();
+    auto dead = log->open_stream(sp.dead_letter_stream, sp.retention);
+    if (!dead.is_ok()) return dead.status().with_context("dead-letter stream " + sp.dead_letter_stream);
+    rt->dead_letter_id = dead.value();
+    streams[sp.name] = std::move(rt);
+  }
+  return Status::ok();
+}
+
+Status Daemon::Impl::start_sources() {
+  auto add = [&](std::unique_ptr<ingest::Source> source, std::unique_ptr<IngestSink> sink) -> Status {
+    Status st = source->start();
+    if (!st.is_ok()) return st.with_context("source " + source->name());
+    sources.push_back(SourceSlot{std::move(sink), std::move(source)});
+    return Status::ok();
+  };
+  for (const auto& o : plan.mqtt_sources) {
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health);
+    auto source = std::make_unique<ingest::MqttSource>(o, sink.get(), source_logger());
+    OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
+  }
+  for (const auto& o : plan.serial_sources) {
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health);
+    auto source = std::make_unique<ingest::SerialSource>(o, sink.get(), source_logger());
+    OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
+  }
+  return Status::ok();
+}
+
+void Daemon::Impl::stop_sources() {
+  for (auto& slot : sources) slot.source->stop();
+  sources.clear();
+}
+
+Status Daemon::Impl::start_queries() {
+  for (const auto& q : plan.queries) {
+    auto host = QueryHost::create(log.get(), q);
+    if (!host.is_ok()) return host.status().with_context("query " + q.name);
+    Status st = host.value()->start();
+    if (!st.is_ok()) return st.with_context("query " + q.name);
+    queries.push_back(std::move(host).value());
+  }
+  return Status::ok();
+}
+
+void Daemon::Impl::stop_queries() {
+  for (auto& q : queries) q->stop();
+  queries.clear();
+}
+
+Status Daemon::Impl::start_sync() {
+  if (!plan.sync_enabled || plan.sync.mirrors.empty()) return Status::ok();
+  auto created = sync::Sync::create(log.get(), plan.sync);
+  if (!created.is_ok()) return created.status().with_context("central");
+  sync = std::move(created).value();
+  return sync->start();
+}
+
+void Daemon::Impl::stop_sync() {
+  if (sync) sync->stop(5000);
+  sync.reset();
+}
+
+Status Daemon::Impl::start_http() {
+  if (plan.http_listen.empty()) return Status::ok();
+  http::Handlers h;
+  h.metrics = [this] { return metrics_text(); };
+  h.health = [this] { return health(); };
+  h.status = [this] { return status_json(snapshot()); };
+  h.streams = [this] { return streams_json(snapshot()); };
+  h.query = [this](const std::string& sql) { return run_historical_query(log.get(), sql); };
+  auto server = http::Server::start(plan.http_listen, std::move(h));
+  if (!server.is_ok()) return server.status().with_context("agent.http.listen");
+  http = std::move(server).value();
+  log_info("http", "listening on " + http->address());
+  return Status::ok();
+}
+
+Status Daemon::Impl::start() {
+  LogLevel level;
+  if (parse_log_level(plan.log_level, &level)) set_log_level(level);
+  OUTPOST_RETURN_IF_ERROR(open_log());
+  OUTPOST_RETURN_IF_ERROR(open_streams());
+  // Queries and sync only read the log; start them before the sources so that nothing
+  // ingested waits for them.
+  OUTPOST_RETURN_IF_ERROR(start_queries());
+  OUTPOST_RETURN_IF_ERROR(start_sync());
+  OUTPOST_RETURN_IF_ERROR(start_sources());
+  OUTPOST_RETURN_IF_ERROR(start_http());
+  return Status::ok();
+}
+
+void Daemon::Impl::shutdown() {
+  notifier.stopping("shutting down: stopping sources, flushing the log");
+  log_info("outpost", "shutting down");
+  stop_sources();
+  if (log) {
+    Status st = log->flush();
+    if (!st.is_ok()) log_error("store", "final flush failed: " + st.to_string());
+  }
+  stop_queries();
+  stop_sync();
+  http.reset();
+  if (log) {
+    Status st = log->flush();
+    if (!st.is_ok()) log_error("store", "final flush failed: " + st.to_string());
+  }
+  log.reset();
+  log_info("outpost", "stopped cleanly");
+}
+
+// SIGHUP: reload what can change safely while running (sources, queries, mirrors); say what
+// needs a restart (storage, data dir, agent id, HTTP address, streams' decoding).
+void Daemon::Impl::reload() {
+  notifier.reloading();
+  auto loaded = loader();
+  if (!loaded.is_ok()) {
+    log_error("config", "reload rejected, keeping the running config:\n" + loaded.status().message());
+    notifier.ready("reload rejected; running the previous config");
+    return;
+  }
+  Plan next = std::move(loaded).value();
+  std::vector<std::string> restart_needed;
+  if (next.agent_id != plan.agent_id) restart_needed.push_back("agent.id");
+  if (next.store.data_dir != plan.store.data_dir) restart_needed.push_back("agent.data_dir");
+  if (next.http_listen != plan.http_listen) restart_needed.push_back("agent.http.listen");
+  if (describe_store(next.store) != describe_store(plan.store)) restart_needed.push_back("storage");
+  if (describe_streams(next.streams) != describe_streams(plan.streams)) restart_needed.push_back("streams");
+
+  bool sources_changed = describe_sources(next) != describe_sources(plan);
+  bool queries_changed = describe_queries(next.queries) != describe_queries(plan.queries);
+  bool sync_changed = next.sync_enabled != plan.sync_enabled || describe_sync(next.sync) != describe_sync(plan.sync);
+
+  // Keep what needs a restart as it runs; apply the rest.
+  next.agent_id = plan.agent_id;
+  next.store = plan.store;
+  next.http_listen = plan.http_listen;
+  next.streams = plan.streams;
+  plan = std::move(next);
+
+  std::vector<std::string> applied;
+  if (sources_changed) {
+    stop_sources();
+    Status st = start_sources();
+    if (!st.is_ok()) log_error("config", "reload: sources: " + st.to_string());
+    applied.push_back("sources");
+  }
+  if (queries_changed) {
+    stop_queries();
+    Status st = start_queries();
+    if (!st.is_ok()) log_error("config", "reload: queries: " + st.to_string());
+    applied.push_back("queries");
+  }
+  if (sync_changed) {
+    stop_sync();
+    Status st = start_sync();
+    if (!st.is_ok()) log_error("config", "reload: central: " + st.to_string());
+    applied.push_back("central mirrors");
+  }
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s.empty() ? std::string("nothing") : s;
+  };
+  log_info("config", "reloaded: applied " + join(applied) +
+                         (restart_needed.empty() ? "" : "; needs a restart to take effect: " + join(restart_needed)));
+  notifier.ready("reloaded");
+}
+
+void Daemon::Impl::on_tick() {
+  const std::int64_t now = steady_ms();
+  // The watchdog is fed only while the pipeline makes progress: a stream with appended but
+  // not-yet-durable records whose durable sequence has not moved since the last tick means
+  // the flusher is stuck (disk hung), and systemd should restart us.
+  bool progressing = true;
+  for (const auto& [name, rt] : streams) {
+    std::uint64_t last = log->last_seq(rt->id);
+    std::uint64_t durable = log->durable_seq(rt->id);
+    auto& prev = last_progress[rt->id];
+    // Records were pending at the previous tick and nothing became durable since.
+    if (prev.first > prev.second && durable == prev.second) progressing = false;
+    prev = {last, durable};
+  }
+  if (notifier.watchdog_usec() > 0 && progressing) notifier.watchdog();
+  last_watchdog_ms = now;
+
+  if (now - last_status_ms >= 5000) {
+    StatusSnapshot s = snapshot();
+    std::uint64_t records = 0;
+    for (const auto& st : s.streams) records += st.records_appended;
+    double secs = last_status_ms == 0 ? 0 : static_cast<double>(now - last_status_ms) / 1000.0;
+    double rate = secs > 0 ? static_cast<double>(records - last_status_records) / secs : 0;
+    last_status_ms = now;
+    last_status_records = records;
+    notifier.status(status_line(s, rate));
+  }
+}
+
+StatusSnapshot Daemon::Impl::snapshot() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu);
+  StatusSnapshot s;
+  s.agent = plan.agent_id;
+  s.uptime_s = static_cast<double>(steady_ms() - started_steady_ms) / 1000.0;
+  s.started_ms = started_wall_ms;
+  s.now_ms = now_ms();
+  if (log) {
+    for (const auto& [name, rt] : streams) {
+      StreamSnapshot ss;
+      ss.name = name;
+      ss.dead_letter_stream = rt->plan.dead_letter_stream;
+      ss.records_appended = rt->counters.records.load();
+      ss.dead_letters = rt->counters.dead_letters.load();
+      ss.decode_errors = rt->counters.decode_errors.load();
+      ss.malformed = rt->counters.malformed.load();
+      ss.append_errors = rt->counters.append_errors.load();
+      ss.bytes_in = rt->counters.bytes.load();
+      ss.last_append_ms = rt->counters.last_append_ms.load();
+      auto stats = log->stats(rt->id);
+      if (stats.is_ok()) ss.stats = stats.value();
+      auto dead = log->stats(rt->dead_letter_id);
+      if (dead.is_ok()) ss.dead_letter_records = dead.value().records;
+      s.streams.push_back(std::move(ss));
+    }
+    // Streams not declared in the config (query results, late streams) too.
+    std::set<std::string> seen;
+    for (const auto& [name, rt] : streams) {
+      seen.insert(name);
+      seen.insert(rt->plan.dead_letter_stream);
+    }
+    for (const auto& name : log->stream_names()) {
+      if (seen.count(name)) continue;
+      auto id = log->find_stream(name);
+      if (!id.is_ok()) continue;
+      StreamSnapshot ss;
+      ss.name = name;
+      auto stats = log->stats(id.value());
+      if (stats.is_ok()) ss.stats = stats.value();
+      s.other_streams.push_back(std::move(ss));
+    }
+    s.stored_bytes = log->total_stored_bytes();
+    s.quota_bytes = plan.store.quota_bytes;
+  }
+  for (const auto& slot : sources) s.sources.push_back(slot.source->metrics());
+  for (const auto& q : queries) s.queries.push_back(q->metrics());
+  if (sync) s.mirrors = sync->metrics();
+  s.process = http::read_process_stats();
+  {
+    std::lock_guard<std::mutex> l(const_cast<StoreHealth&>(store_health).mu);
+    s.store_last_error = store_health.last_error;
+  }
+  s.store_last_error_ms = store_health.last_error_ms.load();
+  s.store_last_ok_ms = store_health.last_ok_ms.load();
+  s.health_plan = plan.health;
+  return s;
+}
+
+std::string Daemon::Impl::metrics_text() const { return prometheus_text(snapshot()); }
+
+http::Health Daemon::Impl::health() const {
+  StatusSnapshot s = snapshot();
+  HealthReport r = evaluate_health(s);
+  return http::Health{r.healthy, health_json(r)};
+}
+
+Daemon::Daemon(PlanLoader loader) : impl_(std::make_unique<Impl>(std::move(loader))) {}
+Daemon::~Daemon() = default;
+
+void Daemon::request_stop() {
+  impl_->stopping.store(true);
+  uv_async_send(&impl_->stop_async);
+}
+
+int Daemon::run() {
+  Impl& d = *impl_;
+  auto loaded = d.loader();
+  if (!loaded.is_ok()) {
+    log_error("config", loaded.status().message());
+    return 2;
+  }
+  d.plan = std::move(loaded).value();
+
+  uv_loop_init(&d.loop);
+  d.loop.data = &d;
+  uv_async_init(&d.loop, &d.stop_async, [](uv_async_t* h) { uv_stop(h->loop); });
+  auto on_stop_signal = [](uv_signal_t* h, int signum) {
+    log_info("outpost", signum == SIGTERM ? "SIGTERM received" : "SIGINT received");
+    static_cast<Impl*>(h->loop->data)->stopping.store(true);
+    uv_stop(h->loop);
+  };
+  uv_signal_init(&d.loop, &d.sig_term);
+  uv_signal_start(&d.sig_term, on_stop_signal, SIGTERM);
+  uv_signal_init(&d.loop, &d.sig_int);
+  uv_signal_start(&d.sig_int, on_stop_signal, SIGINT);
+  uv_signal_init(&d.loop, &d.sig_hup);
+  uv_signal_start(&d.sig_hup, [](uv_signal_t* h, int) {
+    log_info("config", "SIGHUP received: reloading");
+    static_cast<Impl*>(h->loop->data)->reload();
+  }, SIGHUP);
+
+  Status st = d.start();
+  int rc = 0;
+  if (!st.is_ok()) {
+    log_error("outpost", "start-up failed: " + st.to_string());
+    rc = 3;
+  } else {
+    std::ostringstream ready;
+    ready << "running: " << d.streams.size() << " streams, " << d.sources.size() << " sources, "
+          << d.queries.size() << " queries, " << (d.sync ? d.plan.sync.mirrors.size() : 0) << " mirrors";
+    log_info("outpost", ready.str() + (d.http ? ", http on " + d.http->address() : ""));
+    d.notifier.ready(ready.str());
+
+    // Tick at half the watchdog interval (systemd's advice), at most once a second.
+    std::uint64_t tick_ms = 1000;
+    if (d.notifier.watchdog_usec() > 0) tick_ms = std::min<std::uint64_t>(1000, d.notifier.watchdog_usec() / 2000);
+    if (tick_ms == 0) tick_ms = 1;
+    uv_timer_init(&d.loop, &d.tick);
+    uv_timer_start(&d.tick, [](uv_timer_t* h) { static_cast<Impl*>(h->loop->data)->on_tick(); }, 0, tick_ms);
+    if (!d.stopping.load()) uv_run(&d.loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&d.tick);
+  }
+  d.shutdown();
+
+  uv_signal_stop(&d.sig_term);
+  uv_signal_stop(&d.sig_int);
+  uv_signal_stop(&d.sig_hup);
+  auto close_cb = [](uv_handle_t*) {};
+  uv_close(reinterpret_cast<uv_handle_t*>(&d.sig_term), close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&d.sig_int), close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&d.sig_hup), close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&d.stop_async), close_cb);
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&d.tick)) || d.tick.loop) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), close_cb);
+  }
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&d.loop);
+  return rc;
+}
+
+}  // namespace outpost::runtime
