@@ -480,11 +480,14 @@ Result<Plan> load_plan(const std::string& config_path) {
       read_sources(r, root["sources"], &p);
       read_central(r, root["central"], &p);
       if (root["central"]) p.sync.agent = p.agent_id;
-      for (const auto& m : p.sync.mirrors) {
+      for (std::size_t i = 0; i < p.sync.mirrors.size(); ++i) {
+        const auto& m = p.sync.mirrors[i];
         bool known = false;
         for (const auto& s : p.streams) known |= s.name == m.stream || s.dead_letter_stream == m.stream;
-        for (const auto& q : root["queries"] ? root["queries"] : YAML::Node()) known |= q["result"] && q["result"].as<std::string>("") == m.stream;
-        if (!known) r.error(root["central"]["mirrors"], "mirror '" + m.name + "': stream '" + m.stream + "' is not declared");
+        if (!known) {
+          r.error(root["central"]["mirrors"][i]["stream"],
+                  "mirror '" + m.name + "': stream '" + m.stream + "' is not declared under streams (nor a dead-letter stream)");
+        }
       }
       if (root["queries"] && root["queries"].IsSequence() && root["queries"].size() > 0) {
         r.error(root["queries"], "queries: continuous queries are not available in this build yet");
