@@ -20,12 +20,18 @@
 #include <string>
 
 #include "agent/cli/cli.h"
-#include "agent/cli/time_text.h"
+#include "agent/runtime/time_text.h"
 #include "agent/runtime/status_json.h"
 #include "store/log.h"
 
 namespace outpost::cli {
 namespace {
+
+using runtime::TimeUnit;
+using runtime::format_rfc3339_ms;
+using runtime::number_to_ms;
+using runtime::parse_time_text;
+using runtime::parse_time_unit;
 
 std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted.store(true); }

@@ -1,5 +1,7 @@
 #include "agent/runtime/stream_codec.h"
 
+#include "agent/runtime/time_text.h"
+
 #include <simdjson.h>
 
 #include <cmath>
@@ -8,73 +10,17 @@
 namespace outpost::runtime {
 namespace {
 
-bool two(std::string_view s, std::size_t i, int* v) {
-  if (i + 2 > s.size() || s[i] < '0' || s[i] > '9' || s[i + 1] < '0' || s[i + 1] > '9') return false;
-  *v = (s[i] - '0') * 10 + (s[i + 1] - '0');
-  return true;
-}
-
-// RFC 3339 with a zone ('Z' or +hh:mm), optional fraction; milliseconds since the epoch.
-bool rfc3339_ms(std::string_view s, std::int64_t* ms) {
-  int c, y, mo, d, h, mi, se;
-  if (s.size() < 20 || !two(s, 0, &c) || !two(s, 2, &y) || s[4] != '-' || !two(s, 5, &mo) || s[7] != '-' ||
-      !two(s, 8, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !two(s, 11, &h) || s[13] != ':' ||
-      !two(s, 14, &mi) || s[16] != ':' || !two(s, 17, &se)) {
-    return false;
-  }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return false;
-  std::size_t i = 19;
-  std::int64_t frac = 0;
-  if (i < s.size() && s[i] == '.') {
-    int scale = 100;
-    std::size_t start = ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      if (scale) frac += (s[i] - '0') * scale;
-      scale /= 10;
-      ++i;
-    }
-    if (i == start) return false;
-  }
-  std::int64_t off = 0;
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-    int oh, om;
-    if (!two(s, i + 1, &oh) || !two(s, i + 4, &om)) return false;
-    off = (oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
-    i += 6;
-  } else {
-    return false;
-  }
-  if (i != s.size()) return false;
-  std::tm tm{};
-  tm.tm_year = c * 100 + y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = se;
-  *ms = (static_cast<std::int64_t>(timegm(&tm)) - off) * 1000 + frac;
-  return true;
-}
-
-bool number_ms(double v, TimeFormat f, std::int64_t* ms) {
-  if (!std::isfinite(v)) return false;
-  if (f == TimeFormat::kAuto) {
-    double a = std::fabs(v);
-    f = a < 1e11 ? TimeFormat::kUnixS : a < 1e14 ? TimeFormat::kUnixMs : a < 1e17 ? TimeFormat::kUnixUs : TimeFormat::kUnixNs;
-  }
-  double r;
+// The stream's time format as the shared time parser's unit.
+TimeUnit unit_of(TimeFormat f) {
   switch (f) {
-    case TimeFormat::kUnixS: r = v * 1e3; break;
-    case TimeFormat::kUnixMs: r = v; break;
-    case TimeFormat::kUnixUs: r = v / 1e3; break;
-    case TimeFormat::kUnixNs: r = v / 1e6; break;
-    default: return false;
+    case TimeFormat::kUnixS: return TimeUnit::kSeconds;
+    case TimeFormat::kUnixMs: return TimeUnit::kMillis;
+    case TimeFormat::kUnixUs: return TimeUnit::kMicros;
+    case TimeFormat::kUnixNs: return TimeUnit::kNanos;
+    case TimeFormat::kRfc3339: return TimeUnit::kRfc3339;
+    case TimeFormat::kAuto: break;
   }
-  if (std::fabs(r) > 9.2e18) return false;
-  *ms = static_cast<std::int64_t>(std::floor(r));
-  return true;
+  return TimeUnit::kAuto;
 }
 
 std::string shorten(std::string_view s) {
@@ -153,15 +99,14 @@ bool StreamCodec::decode(std::string_view payload, DecodedRecord* out, std::stri
     std::int64_t ms = 0;
     std::string_view s;
     double d;
-    bool ok = false;
     if (t.get(s) == simdjson::SUCCESS) {
-      if (m.spec.time_format == TimeFormat::kRfc3339 || m.spec.time_format == TimeFormat::kAuto) ok = rfc3339_ms(s, &ms);
-      if (!ok) {
+      // A time in a string: RFC 3339 (or, with a unix format, digits in quotes).
+      if (!parse_time_text(s, m.spec.time_format == TimeFormat::kAuto ? TimeUnit::kRfc3339 : unit_of(m.spec.time_format), &ms)) {
         *reason = "field '" + m.spec.time_field + "': expected a time, got string \"" + shorten(s) + "\"";
         return false;
       }
     } else if (t.get(d) == simdjson::SUCCESS) {
-      if (m.spec.time_format == TimeFormat::kRfc3339 || !number_ms(d, m.spec.time_format, &ms)) {
+      if (m.spec.time_format == TimeFormat::kRfc3339 || !number_to_ms(d, unit_of(m.spec.time_format), &ms)) {
         *reason = "field '" + m.spec.time_field + "': number " + simdjson::minify(t) + " is not a valid time here";
         return false;
       }

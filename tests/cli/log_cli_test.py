@@ -136,15 +136,16 @@ def test_errors(tmp):
     r = run("log", "frobnicate")
     check(r.returncode == 2, "unknown subcommand is a usage error")
     # Append while another writer holds the data dir.
-    holder = subprocess.Popen([OUTPOST, "log", "append", "--data-dir", data, "--stream", "readings"],
+    holder = subprocess.Popen([OUTPOST, "log", "append", "--data-dir", data, "--stream", "readings", "--progress"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        locked = False
-        while time.monotonic() < deadline and not locked:
-            r = run("log", "append", "--data-dir", data, "--stream", "readings", stdin=b"x\n")
-            locked = r.returncode == 3 and b"locked" in r.stderr
-        check(locked, f"a second writer is refused, naming the lock: {r.stderr!r}")
+        # Once the holder reports a flush it holds the lock (the log is open).
+        holder.stdin.write(b"held\n")
+        holder.stdin.flush()
+        line = holder.stdout.readline()
+        check(line.startswith(b"flushed "), f"the first writer runs: {line!r}")
+        r = run("log", "append", "--data-dir", data, "--stream", "readings", stdin=b"x\n")
+        check(r.returncode == 3 and b"locked" in r.stderr, f"a second writer is refused, naming the lock: {r.stderr!r}")
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)

@@ -1,11 +1,11 @@
-#include "agent/cli/time_text.h"
+#include "agent/runtime/time_text.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 
-namespace outpost::cli {
+namespace outpost::runtime {
 namespace {
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int* out) {
@@ -118,4 +118,4 @@ std::string format_rfc3339_ms(std::int64_t ms) {
   return buf;
 }
 
-}  // namespace outpost::cli
+}  // namespace outpost::runtime

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace outpost::cli {
+namespace outpost::runtime {
 
 enum class TimeUnit { kAuto, kSeconds, kMillis, kMicros, kNanos, kRfc3339 };
 
@@ -23,4 +23,4 @@ bool parse_time_text(std::string_view text, TimeUnit unit, std::int64_t* ms);
 // "2024-05-01T12:00:00.250Z"
 std::string format_rfc3339_ms(std::int64_t ms);
 
-}  // namespace outpost::cli
+}  // namespace outpost::runtime
