@@ -18,43 +18,10 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from outpost_testlib import check, finish, free_port, start, stop_all, wait_until  # noqa: E402
+
 OUTPOST = os.environ["OUTPOST_BIN"]
-failures = []
-procs = []
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(what, secs, fn):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception:
-            pass
-        time.sleep(0.1)
-    check(False, "timed out waiting for " + what)
-    return None
-
-
-def start(args, **kw):
-    p = subprocess.Popen(args, **kw)
-    procs.append(p)
-    return p
 
 
 def http_get(port, path):
@@ -288,13 +255,9 @@ def main():
         check(rc == 0, f"SIGTERM: clean shutdown, exit 0 (got {rc})")
         check(notify.seen("STOPPING=1"), "STOPPING=1 sent on shutdown")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{'FAILED' if failures else 'ok'}: {len(failures)} failure(s)")
-    sys.exit(1 if failures else 0)
+    sys.exit(finish())
 
 
 main()

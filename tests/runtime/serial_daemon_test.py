@@ -11,29 +11,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from outpost_testlib import check, finish, procs, stop_all, wait_until  # noqa: E402
+
 OUTPOST = os.environ["OUTPOST_BIN"]
-failures = []
-procs = []
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def wait_until(what, secs, fn):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception:
-            pass
-        time.sleep(0.1)
-    check(False, "timed out waiting for " + what)
-    return None
 
 
 def payloads(data, stream):
@@ -110,13 +91,9 @@ streams:
         daemon.send_signal(signal.SIGTERM)
         check(daemon.wait(timeout=60) == 0, "clean shutdown")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{'FAILED' if failures else 'ok'}: {len(failures)} failure(s)")
-    sys.exit(1 if failures else 0)
+    sys.exit(finish())
 
 
 main()

@@ -1,0 +1,58 @@
+"""Shared by the Python integration tests (and bench scripts): named checks that are all
+reported, waits on conditions with a deadline (never fixed sleeps), free loopback ports, and
+processes that are always cleaned up by PID."""
+import socket
+import subprocess
+import time
+
+failures = []
+procs = []
+
+
+def check(cond, what):
+    print(("ok:   " if cond else "FAIL: ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(what, secs, fn, interval=0.1):
+    """Polls fn until it returns something truthy (returned) or the deadline passes (a failed
+    check, returns None). Exceptions inside fn count as 'not yet'."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception:
+            pass
+        time.sleep(interval)
+    check(False, "timed out waiting for " + what)
+    return None
+
+
+def start(args, **kw):
+    p = subprocess.Popen(args, **kw)
+    procs.append(p)
+    return p
+
+
+def stop_all():
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def finish():
+    """Prints the summary line and returns the exit code."""
+    print(f"{'FAILED' if failures else 'ok'}: {len(failures)} failure(s)")
+    return 1 if failures else 0
