@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Each file in broken/ starts with '# expect: LINE:COL: message'. `outpost check` must exit 2
+"""Each file in broken_configs/ starts with '# expect: LINE:COL: message'. `outpost check` must exit 2
 and print exactly FILE:LINE:COL: message among its errors; `outpost run` must refuse it too.
 The valid examples must pass."""
 import glob
@@ -11,7 +11,7 @@ OUTPOST = os.environ["OUTPOST_BIN"]
 SRC = os.environ["OUTPOST_SOURCE_DIR"]
 here = os.path.dirname(os.path.abspath(__file__))
 failures = []
-files = sorted(glob.glob(os.path.join(here, "broken", "*.yaml")))
+files = sorted(glob.glob(os.path.join(here, "broken_configs", "*.yaml")))
 if len(files) < 30:
     failures.append(f"the corpus has {len(files)} broken configs; at least 30 expected")
 for path in files:
