@@ -22,7 +22,7 @@ for path in files:
     lines = r.stderr.decode().splitlines()
     if r.returncode != 2 or want not in lines:
         failures.append(f"{os.path.basename(path)}: exit {r.returncode}, wanted line\n  {want}\ngot\n  " + "\n  ".join(lines))
-for example in [os.path.join(SRC, "examples", "demo.yaml")]:
+for example in [os.path.join(SRC, "examples", "demo.yaml"), os.path.join(SRC, "systemd", "outpost.yaml")]:
     env = dict(os.environ, OUTPOST_DEMO_DATA="/tmp/outpost-check-demo", OUTPOST_DEMO_MQTT_PORT="1883",
                OUTPOST_DEMO_KAFKA="127.0.0.1:9092")
     r = subprocess.run([OUTPOST, "check", "--config", example], capture_output=True, env=env, timeout=30)
