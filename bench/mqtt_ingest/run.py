@@ -56,6 +56,15 @@ def proc_stat(pid):
     return cpu, rss, hwm
 
 
+def private_dirty_kib(pid):
+    """Memory the process alone dirtied (heap, stacks, buffers), without shared library code."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Private_Dirty:"):
+                return int(line.split()[1])
+    return 0
+
+
 def durable(http_port):
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v1/streams", timeout=5) as r:
         for s in json.load(r):
@@ -141,11 +150,13 @@ streams:
                 f"http://127.0.0.1:{http_port}/v1/status", timeout=5))["sources"][0]["state"] == "connected", "outpost")
             time.sleep(1.0)  # settle to an idle reading (not a test wait)
             cpu0, idle_rss, _ = proc_stat(daemon.pid)
+            idle_private = private_dirty_kib(daemon.pid)
             t0 = time.monotonic()
             publish(qos)
             wait_until(600, lambda: durable(http_port) >= n or (time.monotonic() - t0 > 590 and 0), "outpost durable")
             outpost_s = time.monotonic() - t0
             cpu1, _, peak_rss = proc_stat(daemon.pid)
+            loaded_private = private_dirty_kib(daemon.pid)
             got = durable(http_port)
             daemon.terminate()
             daemon.wait(timeout=60)
@@ -159,6 +170,7 @@ streams:
                 "outpost_stored": got, "lost": n - got,
                 "cpu_us_per_event": round((cpu1 - cpu0) * 1e6 / n, 3),
                 "idle_rss_kib": idle_rss, "peak_rss_kib": peak_rss,
+                "idle_private_dirty_kib": idle_private, "loaded_private_dirty_kib": loaded_private,
                 "targets": {"ratio_vs_mosquitto_sub": 0.9, "lost_qos1": 0, "peak_rss_kib": 30 * 1024, "idle_rss_kib": 10 * 1024},
             }), flush=True)
     finally:
