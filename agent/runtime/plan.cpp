@@ -233,15 +233,57 @@ void read_streams(Reader& r, const YAML::Node& list, Plan* p) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     const YAML::Node s = list[i];
     const std::string where = "streams[" + std::to_string(i) + "]";
-    r.known_keys(s, where, {"name", "format", "key_field", "time", "retention", "dead_letter", "max_payload"});
+    r.known_keys(s, where, {"name", "format", "fields", "csv", "kv", "key_field", "time", "retention", "dead_letter", "max_payload"});
     StreamPlan sp;
     sp.name = r.str(s["name"], where + ".name");
     if (sp.name.empty()) r.error(s, where + " needs a name");
     else if (!names.insert(sp.name).second) r.error(s["name"], "stream '" + sp.name + "' is declared twice");
     std::string format = r.str(s["format"], where + ".format", "json");
     if (format == "json") sp.codec.format = PayloadFormat::kJson;
+    else if (format == "csv") sp.codec.format = PayloadFormat::kCsv;
+    else if (format == "kv") sp.codec.format = PayloadFormat::kKv;
     else if (format == "raw") sp.codec.format = PayloadFormat::kRaw;
-    else r.error(s["format"], where + ".format: '" + format + "' is not supported here; use json or raw");
+    else r.error(s["format"], where + ".format: '" + format + "' is not one of json, csv, kv, raw");
+    if (const YAML::Node fields = s["fields"]) {
+      if (!fields.IsSequence()) r.error(fields, where + ".fields must be a list of {name, type, required}");
+      for (std::size_t j = 0; fields.IsSequence() && j < fields.size(); ++j) {
+        const std::string fw = where + ".fields[" + std::to_string(j) + "]";
+        r.known_keys(fields[j], fw, {"name", "type", "required"});
+        FieldSpec f;
+        f.name = r.str(fields[j]["name"], fw + ".name");
+        if (f.name.empty()) r.error(fields[j], fw + " needs a name");
+        std::string type = r.str(fields[j]["type"], fw + ".type", "string");
+        static const std::pair<const char*, FieldType> kTypes[] = {{"double", FieldType::kDouble}, {"int", FieldType::kInt},
+            {"string", FieldType::kString}, {"bool", FieldType::kBool}, {"timestamp", FieldType::kTimestamp}};
+        bool known = false;
+        for (const auto& [n, t] : kTypes) if (type == n) { f.type = t; known = true; }
+        if (!known) r.error(fields[j]["type"], fw + ".type must be double, int, string, bool or timestamp");
+        f.required = r.boolean(fields[j]["required"], fw + ".required", false);
+        sp.codec.fields.push_back(f);
+      }
+    }
+    if (const YAML::Node csv = s["csv"]) {
+      r.known_keys(csv, where + ".csv", {"columns", "delimiter"});
+      if (csv["columns"] && csv["columns"].IsSequence()) {
+        for (const auto& c : csv["columns"]) sp.codec.csv_columns.push_back(r.str(c, where + ".csv.columns"));
+      } else {
+        r.error(csv, where + ".csv needs columns: [name, ...]");
+      }
+      std::string d = r.str(csv["delimiter"], where + ".csv.delimiter", ",");
+      if (d == "\\t") d = "\t";
+      if (d.size() != 1) r.error(csv["delimiter"], where + ".csv.delimiter must be one character");
+      else sp.codec.csv_delimiter = d[0];
+    }
+    if (sp.codec.format == PayloadFormat::kCsv && sp.codec.csv_columns.empty() && !s["csv"]) {
+      r.error(s, where + ": format csv needs csv: {columns: [name, ...]}");
+    }
+    if (const YAML::Node kv = s["kv"]) {
+      r.known_keys(kv, where + ".kv", {"separators", "assign"});
+      sp.codec.kv_separators = r.str(kv["separators"], where + ".kv.separators", sp.codec.kv_separators);
+      std::string a = r.str(kv["assign"], where + ".kv.assign", "=");
+      if (a.size() != 1) r.error(kv["assign"], where + ".kv.assign must be one character");
+      else sp.codec.kv_assign = a[0];
+    }
     sp.codec.key_field = r.str(s["key_field"], where + ".key_field");
     if (s["time"]) {
       r.known_keys(s["time"], where + ".time", {"field", "format"});
@@ -254,8 +296,27 @@ void read_streams(Reader& r, const YAML::Node& list, Plan* p) {
       for (const auto& [n, f] : kFormats) if (tf == n) { sp.codec.time_format = f; ok = true; }
       if (!ok) r.error(s["time"]["format"], where + ".time.format must be auto, unix_s, unix_ms, unix_us, unix_ns or rfc3339");
     }
-    if (sp.codec.format == PayloadFormat::kRaw && (!sp.codec.key_field.empty() || !sp.codec.time_field.empty())) {
-      r.error(s, where + ": a raw stream has no fields; key_field and time need format json");
+    if (sp.codec.format == PayloadFormat::kRaw &&
+        (!sp.codec.key_field.empty() || !sp.codec.time_field.empty() || !sp.codec.fields.empty())) {
+      r.error(s, where + ": a raw stream has no fields; fields, key_field and time need format json, csv or kv");
+    }
+    if (sp.codec.format == PayloadFormat::kCsv) {
+      auto column = [&](const std::string& name) {
+        for (const auto& c : sp.codec.csv_columns) if (c == name) return true;
+        return false;
+      };
+      if (!sp.codec.key_field.empty() && !column(sp.codec.key_field)) {
+        r.error(s["key_field"], where + ".key_field: '" + sp.codec.key_field + "' is not one of the csv columns");
+      }
+      if (!sp.codec.time_field.empty() && !column(sp.codec.time_field)) {
+        r.error(s["time"]["field"], where + ".time.field: '" + sp.codec.time_field + "' is not one of the csv columns");
+      }
+      for (std::size_t j = 0; j < sp.codec.fields.size(); ++j) {
+        if (!column(sp.codec.fields[j].name)) {
+          r.error(s["fields"][j]["name"], where + ".fields[" + std::to_string(j) + "]: '" + sp.codec.fields[j].name +
+                                              "' is not one of the csv columns");
+        }
+      }
     }
     if (s["retention"]) {
       r.known_keys(s["retention"], where + ".retention", {"age", "size"});

@@ -112,3 +112,66 @@ TEST_CASE("RawStreamsKeepAnyBytes") {
   CHECK_FALSE(r.key);
   CHECK_FALSE(r.event_time_ms);
 }
+
+TEST_CASE("DeclaredFieldsAreTypeCheckedWithTheFieldNamed") {
+  StreamCodecSpec s;
+  s.fields = {{"temp", FieldType::kDouble, true}, {"count", FieldType::kInt, false}, {"ok", FieldType::kBool, false},
+              {"site", FieldType::kString, false}, {"at", FieldType::kTimestamp, false}};
+  StreamCodec c(s);
+  DecodedRecord r;
+  std::string why;
+  CHECK(c.decode(R"({"temp":21.5,"count":3,"ok":true,"site":"n","at":"2024-05-01T12:00:00Z"})", &r, &why));
+  CHECK(c.decode(R"({"temp":21})", &r, &why));  // an int is a fine double
+  CHECK_FALSE(c.decode(R"({"count":3})", &r, &why));
+  CHECK(why == "field 'temp' is missing");
+  CHECK_FALSE(c.decode(R"({"temp":"abc"})", &r, &why));
+  CHECK(why == "field 'temp': expected double, got string \"abc\"");
+  CHECK_FALSE(c.decode(R"({"temp":1,"count":2.5})", &r, &why));
+  CHECK(why == "field 'count': expected int, got number 2.5");
+  CHECK_FALSE(c.decode(R"({"temp":1,"ok":"yes"})", &r, &why));
+  CHECK(why == "field 'ok': expected bool, got string \"yes\"");
+  CHECK_FALSE(c.decode(R"({"temp":1,"at":"yesterday"})", &r, &why));
+  CHECK(why == "field 'at': expected timestamp, got string \"yesterday\"");
+}
+
+TEST_CASE("CsvLinesBecomeTypedJsonObjects") {
+  StreamCodecSpec s;
+  s.format = PayloadFormat::kCsv;
+  s.csv_columns = {"meter", "t", "flow", "note"};
+  s.fields = {{"flow", FieldType::kDouble, true}};
+  s.key_field = "meter";
+  s.time_field = "t";
+  s.time_format = TimeFormat::kUnixS;
+  StreamCodec c(s);
+  DecodedRecord r;
+  std::string why;
+  REQUIRE_MESSAGE(c.decode("m-7,1700000000,12.5,\"says \"\"hi\"\", ok\"\r\n", &r, &why), why);
+  CHECK(r.payload == R"({"meter":"m-7","t":1700000000,"flow":12.5,"note":"says \"hi\", ok"})");
+  CHECK(*r.key == "m-7");
+  CHECK(r.event_time_ms == 1700000000000);
+  CHECK_FALSE(c.decode("m-7,1700000000,12.5", &r, &why));
+  CHECK(why == "csv: 3 columns, expected 4");
+  CHECK_FALSE(c.decode("m-7,1700000000,n/a,x", &r, &why));
+  CHECK(why == "field 'flow': expected double, got string \"n/a\"");
+  CHECK_FALSE(c.decode("m-7,\"1700000000,1,x", &r, &why));
+  CHECK(why == "csv: unterminated quote");
+}
+
+TEST_CASE("KeyValuePairsBecomeJsonObjects") {
+  StreamCodecSpec s;
+  s.format = PayloadFormat::kKv;
+  s.fields = {{"temp", FieldType::kDouble, true}, {"ok", FieldType::kBool, false}};
+  s.key_field = "id";
+  StreamCodec c(s);
+  DecodedRecord r;
+  std::string why;
+  REQUIRE_MESSAGE(c.decode("id=pump-1 temp=21.5, ok=1; msg=\"running hot\"", &r, &why), why);
+  CHECK(r.payload == R"({"id":"pump-1","temp":21.5,"ok":true,"msg":"running hot"})");
+  CHECK(*r.key == "pump-1");
+  CHECK_FALSE(c.decode("id=pump-1 temp", &r, &why));
+  CHECK(why == "kv: 'temp' is not key=value");
+  CHECK_FALSE(c.decode("   ", &r, &why));
+  CHECK(why == "kv: no key=value pairs");
+  CHECK_FALSE(c.decode("id=p msg=\"open", &r, &why));
+  CHECK(why == "kv: unterminated quote in the value of 'msg'");
+}
