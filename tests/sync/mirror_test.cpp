@@ -346,7 +346,8 @@ TEST_CASE("HigherPriorityMirrorDrainsItsBacklogFirst") {
   FakeLog log;
   auto raw = *log.open_stream("raw");
   auto res = *log.open_stream("results");
-  append_n(log, raw, 20000);
+  // raw's backlog is large enough that it cannot also drain within one poll of the test.
+  append_n(log, raw, 200000);
   append_n(log, res, 20000);
   auto s = settings_for((*dc)->bootstrap());
   auto lo = mirror("raw", "raw", "t.prio.raw");
@@ -356,10 +357,23 @@ TEST_CASE("HigherPriorityMirrorDrainsItsBacklogFirst") {
   s.mirrors = {lo, hi};
   auto sync = sync::Sync::create(&log, s);
   REQUIRE((*sync)->start().is_ok());
-  REQUIRE(wait_until([&] { return metrics_of(**sync, "results").cursor == 20000; }));
-  // When results are done, raw must still have a backlog it was holding back.
-  CHECK(metrics_of(**sync, "raw").cursor < 20000);
-  CHECK(wait_until([&] { return metrics_of(**sync, "raw").cursor == 20000; }));
+  // Watch closely (1 ms) for the moment results are done: raw must have been held back until
+  // then. Draining side by side, raw would have sent about as many as results (~20000).
+  std::uint64_t raw_when_results_done = 0;
+  bool results_done = false;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       std::chrono::steady_clock::now() < end;) {
+    std::uint64_t raw_now = metrics_of(**sync, "raw").cursor;
+    if (metrics_of(**sync, "results").cursor == 20000) {
+      results_done = true;
+      raw_when_results_done = raw_now;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE(results_done);
+  CHECK(raw_when_results_done < 10000);
+  CHECK(wait_until([&] { return metrics_of(**sync, "raw").cursor == 200000; }));
   (*sync)->stop(1000);
 }
 
