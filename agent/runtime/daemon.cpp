@@ -201,12 +201,12 @@ Status Daemon::Impl::start_sources() {
     return Status::ok();
   };
   for (const auto& o : plan.mqtt_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health);
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/true);
     auto source = std::make_unique<ingest::MqttSource>(o, sink.get(), source_logger());
     OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
   }
   for (const auto& o : plan.serial_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health);
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/false);
     auto source = std::make_unique<ingest::SerialSource>(o, sink.get(), source_logger());
     OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
   }

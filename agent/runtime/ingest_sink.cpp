@@ -17,8 +17,8 @@ std::int64_t wall_ms() {
 
 IngestSink::IngestSink(store::Log* log,
                        const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* streams,
-                       StoreHealth* store_health)
-    : log_(log), streams_(streams), store_health_(store_health) {}
+                       StoreHealth* store_health, bool mqtt)
+    : log_(log), streams_(streams), store_health_(store_health), mqtt_(mqtt) {}
 
 StreamCodec& IngestSink::codec_for(StreamRuntime& stream) {
   auto it = codecs_.find(stream.plan.name);
@@ -86,9 +86,11 @@ Status IngestSink::deliver(const ingest::SourceMessage& m) {
   rec.payload = decoded.payload;
   rec.key = decoded.key;
   rec.event_time_ms = decoded.event_time_ms;
-  // Written to the OS before the source acknowledges (SEMANTICS 0); QoS 0 could skip it, but
-  // one write() per message is cheap next to the broker round trip and keeps one rule.
-  auto seq = log_->append(stream.id, rec, store::AppendDurability::kWritten);
+  // Written to the OS before the source acknowledges (SEMANTICS 0). An MQTT QoS 0 message is
+  // never acknowledged (the broker forgets it once sent), so it waits for the group commit
+  // like any buffered append and saves one write() per message.
+  const auto durability = mqtt_ && m.qos == 0 ? store::AppendDurability::kBuffered : store::AppendDurability::kWritten;
+  auto seq = log_->append(stream.id, rec, durability);
   if (!seq.is_ok()) return record_append_error(stream, seq.status());
   stream.counters.records.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t now = wall_ms();

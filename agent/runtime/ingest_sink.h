@@ -49,8 +49,11 @@ struct StoreHealth {
 class IngestSink final : public ingest::MessageSink {
  public:
   // `streams` maps stream names to runtimes; all must outlive the sink.
+  // `mqtt`: the source is MQTT, where a QoS 0 message is never acknowledged, so it need not be
+  // written through before deliver() returns. Serial bytes are "consumed" on return, like an
+  // acknowledgement, so serial messages always are.
   IngestSink(store::Log* log, const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* streams,
-             StoreHealth* store_health);
+             StoreHealth* store_health, bool mqtt);
 
   Status deliver(const ingest::SourceMessage& message) override;
   Status make_durable() override;
@@ -63,6 +66,7 @@ class IngestSink final : public ingest::MessageSink {
   store::Log* const log_;
   const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* const streams_;
   StoreHealth* const store_health_;
+  const bool mqtt_;
   std::map<std::string, std::unique_ptr<StreamCodec>, std::less<>> codecs_;  // one per stream, this sink's thread
   std::string dead_letter_buffer_;
 };
