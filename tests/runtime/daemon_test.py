@@ -39,7 +39,9 @@ class Broker:
         os.makedirs(os.path.join(tmp, "mq"), exist_ok=True)
         with open(self.conf, "w") as f:
             f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {tmp}/mq/\nmax_queued_messages 100000\nmax_inflight_messages 100\n")
+                    f"persistence_location {tmp}/mq/\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
+                    # As root, mosquitto drops to its own user, which cannot write the test's dir.
+                    + ("user root\n" if os.geteuid() == 0 else ""))
         self.proc = None
 
     def start(self):
