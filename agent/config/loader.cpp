@@ -465,7 +465,15 @@ class Reader {
       error(mark_of(*v), s.where(key) + " must be " + what + ", not a " + (v->IsMap() ? "map" : "list"));
       return std::nullopt;
     }
-    return expand(v->Scalar(), mark_of(*v));
+    // A value whose ${VAR} could not be expanded is reported once and then treated as
+    // absent, so no second error is derived from a half-expanded text.
+    std::string out, err;
+    expand_into(v->Scalar(), &out, &err);
+    if (!err.empty()) {
+      error(mark_of(*v), err);
+      return std::nullopt;
+    }
+    return out;
   }
 
   std::string expand_quiet(const std::string& text) {
@@ -610,13 +618,13 @@ std::string hostname() {
   return buf;
 }
 
-bool valid_host_port(const std::string& hp) {
+bool valid_host_port(const std::string& hp, bool port_zero_ok = false) {
   std::size_t colon = hp.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= hp.size()) return false;
   std::string port = hp.substr(colon + 1);
   if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return false;
   int p = std::stoi(port);
-  return p >= 1 && p <= 65535;
+  return (p >= 1 || (port_zero_ok && p == 0)) && p <= 65535;
 }
 
 template <typename E>
@@ -638,7 +646,7 @@ void read_agent(Reader& r, const Section& root, Config* c) {
   if (c->agent.data_dir.empty()) r.error(r.where_value(a, "data_dir"), "agent.data_dir must not be empty");
   Section http = r.section(a, "http");
   c->agent.http_listen = r.str(http, "listen").value_or("");
-  if (!c->agent.http_listen.empty() && !valid_host_port(c->agent.http_listen)) {
+  if (!c->agent.http_listen.empty() && !valid_host_port(c->agent.http_listen, /*port_zero_ok=*/true)) {
     r.error(r.where_value(http, "listen"),
             "agent.http.listen: '" + c->agent.http_listen + "' is not host:port (e.g. 127.0.0.1:8470)");
   }
@@ -973,7 +981,7 @@ void read_streams(Reader& r, const Section& root, Config* c) {
                                                              "segment more is kept");
     }
     sc.dead_letter = r.str(s, "dead_letter").value_or(sc.name + ".dead");
-    if (!sc.name.empty() && !sc.dead_letter.empty()) {
+    if (!sc.dead_letter.empty() && (s.value("dead_letter") || store::check_stream_name(sc.name).empty())) {
       if (std::string why = store::check_stream_name(sc.dead_letter); !why.empty()) {
         r.error(r.where_value(s, "dead_letter"), s.where("dead_letter") + ": " + why);
       } else if (sc.dead_letter == sc.name) {
@@ -1012,22 +1020,6 @@ void read_streams(Reader& r, const Section& root, Config* c) {
           r.error(r.where_value(field_sections[j], "name"),
                   field_sections[j].where("name") + ": '" + sc.fields[j].name + "' is not one of the csv columns");
         }
-      }
-    } else if (!sc.fields.empty() && sc.format != PayloadFormat::kRaw) {
-      // Declared fields are a schema; a key or time field outside it is most likely a typo.
-      if (!sc.key_field.empty() && !field_names.count(sc.key_field)) {
-        std::string msg = s.where("key_field") + ": '" + sc.key_field + "' is not one of the declared fields";
-        if (auto near = closest_match(sc.key_field, {field_names.begin(), field_names.end()}); !near.empty()) {
-          msg += " (did you mean '" + near + "'?)";
-        }
-        r.warning(r.where_value(s, "key_field"), msg);
-      }
-      if (!sc.time_field.empty() && !field_names.count(sc.time_field)) {
-        std::string msg = time.where("field") + ": '" + sc.time_field + "' is not one of the declared fields";
-        if (auto near = closest_match(sc.time_field, {field_names.begin(), field_names.end()}); !near.empty()) {
-          msg += " (did you mean '" + near + "'?)";
-        }
-        r.warning(r.where_value(time, "field"), msg);
       }
     }
     for (std::size_t j = 0; j < sc.fields.size(); ++j) {
