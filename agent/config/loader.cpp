@@ -596,7 +596,7 @@ class Reader {
         error(mark_of(k), msg);
       }
     }
-    if (s->variant == "?") return;
+    // Required keys of the item itself (name, type) are checked even when its type is unknown.
     for (const Key* k : allowed) {
       if (!k->required) continue;
       const YAML::Node* v = s->find(schema::leaf(k->path));
