@@ -32,7 +32,7 @@ std::string type_cell(const schema::Key& k) {
   switch (k.type) {
     case Type::kChoice: {
       std::string out;
-      for (const auto& c : schema::split_choices(k.choices)) out += (out.empty() ? "" : " \\| ") + ("`" + c + "`");
+      for (const auto& c : schema::split_choices(k.choices)) out += (out.empty() ? "" : " | ") + ("`" + c + "`");
       return out;
     }
     case Type::kInt:
