@@ -1,6 +1,9 @@
 #include "agent/ingest/mqtt_source.h"
 
 #include <mqtt/async_client.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -76,6 +79,50 @@ std::string describe_exception(const std::exception& e) {
 std::string seconds_text(std::int64_t ms) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+
+// After a failed TLS connect: one handshake of our own with the same files, to tell the user
+// why (e.g. "certificate verify failed: self-signed certificate in certificate chain").
+// Returns "" when the handshake succeeds or the broker cannot be reached at all.
+std::string tls_probe(const MqttSourceOptions& o) {
+  std::string uri = o.broker;
+  auto scheme = uri.find("://");
+  std::string rest = scheme == std::string::npos ? uri : uri.substr(scheme + 3);
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) rest = rest.substr(0, slash);
+  auto colon = rest.rfind(':');
+  std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  std::string port = colon == std::string::npos ? "8883" : rest.substr(colon + 1);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  if (!ctx) return {};
+  SSL_CTX_set_verify(ctx.get(), o.tls.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  if (!o.tls.ca_file.empty() && SSL_CTX_load_verify_locations(ctx.get(), o.tls.ca_file.c_str(), nullptr) != 1) {
+    return "cannot load tls.ca_file " + o.tls.ca_file;
+  }
+  if (o.tls.ca_file.empty()) SSL_CTX_set_default_verify_paths(ctx.get());
+  if (!o.tls.cert_file.empty() && SSL_CTX_use_certificate_chain_file(ctx.get(), o.tls.cert_file.c_str()) != 1) {
+    return "cannot load tls.cert_file " + o.tls.cert_file;
+  }
+  if (!o.tls.key_file.empty() && SSL_CTX_use_PrivateKey_file(ctx.get(), o.tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return "cannot load tls.key_file " + o.tls.key_file + " (or it does not match the certificate)";
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free_all)> bio(BIO_new_ssl_connect(ctx.get()), BIO_free_all);
+  if (!bio) return {};
+  SSL* ssl = nullptr;
+  BIO_get_ssl(bio.get(), &ssl);
+  if (ssl == nullptr) return {};
+  SSL_set_tlsext_host_name(ssl, host.c_str());
+  std::string target = host + ":" + port;
+  BIO_set_conn_hostname(bio.get(), target.c_str());
+  if (BIO_do_connect(bio.get()) == 1 && BIO_do_handshake(bio.get()) == 1) return {};
+  long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+  unsigned long err = ERR_get_error();
+  if (err == 0) return {};
+  char buf[256];
+  ERR_error_string_n(err, buf, sizeof buf);
   return buf;
 }
 
@@ -231,6 +278,10 @@ struct MqttSource::Core {
     if (!opts.username.empty()) c.set_user_name(opts.username);
     if (!opts.password.empty()) c.set_password(opts.password);
     if (opts.tls.enabled || uri_wants_tls(opts.broker)) {
+      // No Paho error handler: Paho C++ 1.2 keeps a pointer to the ssl_options object the
+      // handler was set on, and moving connect_options leaves it pointing at a dead copy (a
+      // stack-use-after-scope under ASan when a TLS error is reported). tls_probe() finds the
+      // cause instead, after a failed connect.
       mqtt::ssl_options ssl;
       if (!opts.tls.ca_file.empty()) ssl.set_trust_store(opts.tls.ca_file);
       if (!opts.tls.cert_file.empty()) ssl.set_key_store(opts.tls.cert_file);
@@ -238,10 +289,6 @@ struct MqttSource::Core {
       if (!opts.tls.key_password.empty()) ssl.set_private_key_password(opts.tls.key_password);
       ssl.set_enable_server_cert_auth(opts.tls.verify);
       ssl.set_verify(opts.tls.verify);
-      ssl.set_error_handler([this](const std::string& msg) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (tls_error.empty()) tls_error = msg;  // the first error is the cause
-      });
       c.set_ssl(ssl);
     }
     return c;
@@ -266,6 +313,7 @@ struct MqttSource::Core {
     } catch (const std::exception& e) {
       std::string msg = describe_exception(e);
       std::lock_guard<std::mutex> lock(mu);
+      if (tls_error.empty() && (opts.tls.enabled || uri_wants_tls(opts.broker))) tls_error = tls_probe(opts);
       if (!tls_error.empty()) {
         msg += "; TLS: " + tls_error;
         if (tls_error.find("certificate verify failed") != std::string::npos)

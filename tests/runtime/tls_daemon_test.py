@@ -101,7 +101,9 @@ def main():
             code, body = http_json(http_port, "/healthz")
             text = json.dumps(body)
             return code == 503 and ("certificate" in text or "SSL" in text or "TLS" in text) and text
-        detail = wait_until("503 naming the TLS problem", 30, tls_problem) or ""
+        detail = wait_until("503 naming the TLS problem", 60, tls_problem) or ""
+        if not detail:
+            print("daemon log:\n" + open(f"{tmp}/run2.log").read()[-3000:], flush=True)
         check("mqtt:secure" in detail and ("certificate" in detail or "SSL" in detail or "TLS" in detail),
               "the wrong CA makes /healthz 503, naming the source and the TLS problem: " + detail[:300])
     finally:
