@@ -41,6 +41,8 @@ constexpr std::pair<const char*, TimeFormat> kTimeFormats[] = {
     {"unix_us", TimeFormat::kUnixUs},  {"unix_ns", TimeFormat::kUnixNs}, {"rfc3339", TimeFormat::kRfc3339}};
 constexpr std::pair<const char*, Undeclared> kUndeclared[] = {
     {"infer", Undeclared::kInfer}, {"string", Undeclared::kString}, {"drop", Undeclared::kDrop}};
+constexpr std::pair<const char*, CsvHeader> kCsvHeaders[] = {
+    {"none", CsvHeader::kNone}, {"match", CsvHeader::kMatch}, {"first_line", CsvHeader::kFirstLine}};
 constexpr std::pair<const char*, ErrorClass> kErrorClasses[] = {
     {"too_large", ErrorClass::kTooLarge},       {"not_utf8", ErrorClass::kNotUtf8},
     {"syntax", ErrorClass::kSyntax},            {"shape", ErrorClass::kShape},
@@ -54,6 +56,8 @@ bool parse_format(std::string_view text, Format* out) { return parse_name(text, 
 bool parse_field_type(std::string_view text, FieldType* out) { return parse_name(text, kFieldTypes, out); }
 bool parse_time_format(std::string_view text, TimeFormat* out) { return parse_name(text, kTimeFormats, out); }
 bool parse_undeclared(std::string_view text, Undeclared* out) { return parse_name(text, kUndeclared, out); }
+bool parse_csv_header(std::string_view text, CsvHeader* out) { return parse_name(text, kCsvHeaders, out); }
+const char* csv_header_name(CsvHeader h) { return name_of(h, kCsvHeaders); }
 const char* format_name(Format f) { return name_of(f, kFormats); }
 const char* field_type_name(FieldType t) { return name_of(t, kFieldTypes); }
 const char* time_format_name(TimeFormat f) { return name_of(f, kTimeFormats); }

@@ -54,16 +54,28 @@ enum class Undeclared : std::uint8_t {
   kDrop,    // left out of the stored object
 };
 
+// Header lines of csv payloads.
+enum class CsvHeader : std::uint8_t {
+  kNone,       // every line is data
+  kMatch,      // a line whose cells equal the column names (case-insensitive, trimmed) is a
+               // header: skipped and counted (a serial device printing its header at start-up)
+  kFirstLine,  // the first line of every payload is a header, whatever it says (payloads that
+               // always carry one); a payload of only that line is skipped and counted
+};
+
 // Names as written in the config: "json" "csv" "kv" "raw"; "double" "int" "string" "bool"
-// "timestamp"; "auto" "unix_s" "unix_ms" "unix_us" "unix_ns" "rfc3339"; "infer" "string" "drop".
+// "timestamp"; "auto" "unix_s" "unix_ms" "unix_us" "unix_ns" "rfc3339"; "infer" "string" "drop";
+// csv header: "none" "match" "first_line".
 bool parse_format(std::string_view text, Format* out);
 bool parse_field_type(std::string_view text, FieldType* out);
 bool parse_time_format(std::string_view text, TimeFormat* out);
 bool parse_undeclared(std::string_view text, Undeclared* out);
+bool parse_csv_header(std::string_view text, CsvHeader* out);
 const char* format_name(Format f);
 const char* field_type_name(FieldType t);
 const char* time_format_name(TimeFormat f);
 const char* undeclared_name(Undeclared u);
+const char* csv_header_name(CsvHeader h);
 
 inline constexpr std::size_t kDefaultMaxPayloadBytes = 1 << 20;  // 1 MiB
 inline constexpr std::size_t kDefaultJsonMaxDepth = 64;
@@ -92,10 +104,7 @@ struct TimeSpec {
 struct CsvOptions {
   std::vector<std::string> columns;  // names, in order; every data line has exactly these
   char delimiter = ',';
-  // A line whose cells equal the column names (case-insensitive, trimmed) is a header: skipped
-  // and counted. With skip_header, the first line of a payload holding several lines is
-  // always the header, whatever it says.
-  bool skip_header = false;
+  CsvHeader header = CsvHeader::kNone;
   bool trim_spaces = true;  // spaces/tabs around unquoted cells (and around quotes) are dropped
 };
 

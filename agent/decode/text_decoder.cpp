@@ -292,7 +292,7 @@ class CsvDecoder final : public TextDecoder {
     std::size_t pos = 0;
     std::size_t line = 1;
     std::size_t rows = 0;
-    bool have_data = false, data_is_first = false, saw_header = false;
+    bool have_data = false, saw_header = false;
     std::size_t data_line = 0, data_columns = 0;
     while (pos < s.size()) {
       const std::size_t row_line = line;
@@ -300,23 +300,18 @@ class CsvDecoder final : public TextDecoder {
       if (auto e = parse_row(s, &pos, &line, &columns)) return std::move(*e);
       if (columns == 1 && row_.size() == 1 && row_[0].value.empty() && !row_[0].quoted) continue;  // blank
       ++rows;
-      if (opt.skip_header && is_header()) {
+      if ((opt.header == CsvHeader::kFirstLine && rows == 1) || (opt.header == CsvHeader::kMatch && is_header())) {
         saw_header = true;
         continue;
       }
       if (have_data) {
-        if (opt.skip_header && data_is_first && rows == 2) {
-          saw_header = true;  // several lines: the first one was this payload's header
-        } else {
-          return make_error(ErrorClass::kShape,
-                            "line " + std::to_string(row_line) + ": a second data line (line " +
-                                std::to_string(data_line) + " was the first); one payload is one record",
-                            row_.empty() ? std::nullopt : std::optional<std::size_t>(row_[0].offset));
-        }
+        return make_error(ErrorClass::kShape,
+                          "line " + std::to_string(row_line) + ": a second data line (line " +
+                              std::to_string(data_line) + " was the first); one payload is one record",
+                          row_.empty() ? std::nullopt : std::optional<std::size_t>(row_[0].offset));
       }
       data_.swap(row_);
       have_data = true;
-      data_is_first = rows == 1;
       data_line = row_line;
       data_columns = columns;
     }
