@@ -1,0 +1,1 @@
+#include "tests/query/query_test_util.h"
