@@ -416,7 +416,14 @@ class Binder {
       return;
     }
     if (grouped && !in_agg) {
-      fail(e.offset, "column '" + e.name + "' must be in GROUP BY or inside an aggregate function");
+      bool known = l == "_tp_time" || l == "_ingest_time" || l == "_seq" || l == "_key";
+      for (const auto& f : q_->schema.fields) known = known || f.name == e.name;
+      const std::string s = known ? std::string() : suggest(e.name, field_names_);
+      if (!s.empty()) {
+        fail(e.offset, "unknown column '" + e.name + "' (did you mean '" + s + "'?)");
+      } else {
+        fail(e.offset, "column '" + e.name + "' must be in GROUP BY or inside an aggregate function");
+      }
       return;
     }
     if (l == "_tp_time" || l == "_ingest_time" || l == "_seq" || l == "_key") {

@@ -13,6 +13,8 @@ struct BadQuery {
 };
 
 const BadQuery kBad[] = {
+    {"SELECT window_start, tmp, count() FROM tumble(readings, ts, 1m)", 1, 22,
+     "unknown column 'tmp' (did you mean 'temp'?)"},
     {"SELECT tmp FROM readings", 1, 8,
      "unknown column 'tmp' (did you mean 'temp'?)"},
     {"SELECT device FROM nowhere", 1, 20,
