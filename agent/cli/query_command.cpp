@@ -20,6 +20,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/config/config.h"
+#include "agent/query/config_check.h"
 #include "agent/runtime/query_host.h"
 #include "store/log.h"
 
@@ -38,30 +39,6 @@ struct QueryCliOptions {
   bool follow = false;
   std::uint64_t limit = 0;
 };
-
-query::ColumnType column_type_of(config::FieldType t) {
-  switch (t) {
-    case config::FieldType::kDouble: return query::ColumnType::kDouble;
-    case config::FieldType::kInt: return query::ColumnType::kInt;
-    case config::FieldType::kBool: return query::ColumnType::kBool;
-    case config::FieldType::kTimestamp: return query::ColumnType::kTimestamp;
-    case config::FieldType::kString: break;
-  }
-  return query::ColumnType::kString;
-}
-
-std::vector<query::StreamSchema> schemas_of(const config::Config& config) {
-  std::vector<query::StreamSchema> out;
-  for (const auto& s : config.streams) {
-    query::StreamSchema schema;
-    schema.name = s.name;
-    for (const auto& f : s.fields) schema.fields.push_back({f.name, column_type_of(f.type)});
-    schema.time_field = s.time_field;
-    schema.key_field = s.key_field;
-    out.push_back(std::move(schema));
-  }
-  return out;
-}
 
 // One cell of a result row as text: strings bare, numbers and booleans as JSON, null empty.
 std::string cell_text(simdjson::dom::element e) {
@@ -167,7 +144,7 @@ int run(const QueryCliOptions& o) {
       std::cerr << "outpost query: " << o.config_path << " is not a valid config (see `outpost check`)\n";
       return 2;
     }
-    declared = schemas_of(*loaded.config);
+    for (const auto& stream : loaded.config->streams) declared.push_back(query::schema_of(stream));
     if (data_dir.empty()) data_dir = loaded.config->agent.data_dir.string();
   }
   if (data_dir.empty()) {

@@ -185,7 +185,7 @@ def main():
 
         # The daemon's window rows are what `outpost query` computes over the same stored input
         # (minus the windows the daemon still holds open: its watermark has not passed them).
-        r = subprocess.run([OUTPOST, "query", "--data-dir", ref_data, WINDOW_SQL], capture_output=True)
+        r = subprocess.run([OUTPOST, "query", "--config", ref_config, WINDOW_SQL], capture_output=True)
         cli_rows = [json.dumps(json.loads(l), sort_keys=True) for l in r.stdout.decode().splitlines()]
         daemon_rows = [w[3] for w in ref_windows]
         check(r.returncode == 0 and cli_rows[:len(daemon_rows)] == daemon_rows and len(cli_rows) >= len(daemon_rows),
