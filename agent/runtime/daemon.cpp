@@ -48,12 +48,29 @@ std::string describe_store(const store::Options& o) {
   return s.str();
 }
 
+std::string describe_decode(const decode::StreamSpec& d) {
+  std::ostringstream s;
+  s << decode::format_name(d.format) << '|' << d.key_field << '|' << d.max_payload_bytes << '|'
+    << decode::undeclared_name(d.undeclared) << '|' << d.json_max_depth;
+  for (const auto& f : d.fields) {
+    s << "|f:" << f.name << ',' << f.path << ',' << decode::field_type_name(f.type) << ',' << f.required << ','
+      << decode::time_format_name(f.time_format);
+  }
+  if (d.time) {
+    s << "|t:" << d.time->field << ',' << decode::time_format_name(d.time->format) << ','
+      << d.time->fallback_to_ingest_time;
+  }
+  s << "|csv:" << d.csv.delimiter << ',' << decode::csv_header_name(d.csv.header) << ',' << d.csv.trim_spaces;
+  for (const auto& c : d.csv.columns) s << ',' << c;
+  s << "|kv:" << d.kv.separators << ',' << d.kv.assign << ',' << d.kv.max_pairs;
+  return s.str();
+}
+
 std::string describe_streams(const std::vector<StreamPlan>& streams) {
   std::ostringstream s;
   for (const auto& st : streams) {
     s << st.name << '|' << st.dead_letter_stream << '|' << st.retention.retention_ms << '|'
-      << st.retention.retention_bytes << '|' << static_cast<int>(st.codec.format) << '|' << st.codec.key_field << '|'
-      << st.codec.time_field << '|' << static_cast<int>(st.codec.time_format) << '|' << st.codec.max_payload_bytes << ';';
+      << st.retention.retention_bytes << '|' << describe_decode(st.decode) << ';';
   }
   return s.str();
 }
@@ -64,14 +81,16 @@ std::string describe_sources(const Plan& p) {
     s << "mqtt|" << o.name << '|' << o.broker << '|' << o.client_id << '|' << static_cast<int>(o.version) << '|'
       << o.clean_session << '|' << o.keepalive_s << '|' << o.username << '|' << o.password << '|' << o.tls.ca_file
       << '|' << o.tls.cert_file << '|' << o.tls.key_file << '|' << o.max_inflight << '|' << static_cast<int>(o.ack)
-      << '|' << o.reconnect.min_ms << '|' << o.reconnect.max_ms;
+      << '|' << o.reconnect.min_ms << '|' << o.reconnect.max_ms << '|' << o.session_expiry_s << '|'
+      << o.connect_timeout_s << '|' << o.tls.enabled << '|' << o.tls.verify << '|' << o.persistence_dir;
     for (const auto& sub : o.subscriptions) s << '|' << sub.filter << ',' << sub.qos << ',' << sub.stream;
     s << ';';
   }
   for (const auto& o : p.serial_sources) {
     s << "serial|" << o.name << '|' << o.device << '|' << o.stream << '|' << o.baud << '|' << o.data_bits << '|'
       << static_cast<int>(o.parity) << '|' << o.stop_bits << '|' << static_cast<int>(o.framing) << '|' << o.delimiter
-      << '|' << o.max_line_bytes << '|' << o.frame_bytes << ';';
+      << '|' << o.max_line_bytes << '|' << o.frame_bytes << '|' << static_cast<int>(o.flow_control) << '|'
+      << o.strip_cr << '|' << o.reopen.min_ms << '|' << o.reopen.max_ms << '|' << static_cast<int>(o.ack) << ';';
   }
   return s.str();
 }
@@ -102,7 +121,7 @@ std::string describe_sync(const sync::SyncSettings& ss) {
 }  // namespace
 
 struct Daemon::Impl {
-  explicit Impl(PlanLoader l) : loader(std::move(l)) {}
+  Impl(Plan p, PlanLoader l) : loader(std::move(l)), plan(std::move(p)) {}
 
   PlanLoader loader;
   Plan plan;
@@ -201,12 +220,12 @@ Status Daemon::Impl::start_sources() {
     return Status::ok();
   };
   for (const auto& o : plan.mqtt_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/true);
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/true, o.broker + "/");
     auto source = std::make_unique<ingest::MqttSource>(o, sink.get(), source_logger());
     OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
   }
   for (const auto& o : plan.serial_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/false);
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/false, std::string());
     auto source = std::make_unique<ingest::SerialSource>(o, sink.get(), source_logger());
     OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
   }
@@ -448,7 +467,8 @@ http::Health Daemon::Impl::health() const {
   return http::Health{r.healthy, health_json(r)};
 }
 
-Daemon::Daemon(PlanLoader loader) : impl_(std::make_unique<Impl>(std::move(loader))) {}
+Daemon::Daemon(Plan plan, PlanLoader reload)
+    : impl_(std::make_unique<Impl>(std::move(plan), std::move(reload))) {}
 Daemon::~Daemon() = default;
 
 void Daemon::request_stop() {
@@ -458,13 +478,6 @@ void Daemon::request_stop() {
 
 int Daemon::run() {
   Impl& d = *impl_;
-  auto loaded = d.loader();
-  if (!loaded.is_ok()) {
-    log_error("config", loaded.status().message());
-    return 2;
-  }
-  d.plan = std::move(loaded).value();
-
   uv_loop_init(&d.loop);
   d.loop.data = &d;
   uv_async_init(&d.loop, &d.stop_async, [](uv_async_t* h) { uv_stop(h->loop); });
