@@ -47,54 +47,49 @@ ingest::AckMode ack_of(config::AckMode a) {
 
 ingest::BackoffOptions backoff_of(const config::Backoff& b) { return ingest::BackoffOptions{b.min_ms, b.max_ms}; }
 
-decode::Format format_of(config::PayloadFormat f) {
-  switch (f) {
-    case config::PayloadFormat::kJson: return decode::Format::kJson;
-    case config::PayloadFormat::kCsv: return decode::Format::kCsv;
-    case config::PayloadFormat::kKv: return decode::Format::kKv;
-    case config::PayloadFormat::kRaw: return decode::Format::kRaw;
+// One row per value: config's enums (the YAML's words) onto the decoder's.
+template <typename From, typename To, std::size_t N>
+To map_enum(From value, const std::pair<From, To> (&table)[N]) {
+  for (const auto& [from, to] : table) {
+    if (from == value) return to;
   }
-  return decode::Format::kJson;
+  return table[0].second;
 }
 
-decode::FieldType field_type_of(config::FieldType t) {
-  switch (t) {
-    case config::FieldType::kDouble: return decode::FieldType::kDouble;
-    case config::FieldType::kInt: return decode::FieldType::kInt;
-    case config::FieldType::kString: return decode::FieldType::kString;
-    case config::FieldType::kBool: return decode::FieldType::kBool;
-    case config::FieldType::kTimestamp: return decode::FieldType::kTimestamp;
-  }
-  return decode::FieldType::kString;
-}
-
-decode::TimeFormat time_format_of(config::TimeFormat f) {
-  switch (f) {
-    case config::TimeFormat::kAuto: return decode::TimeFormat::kAuto;
-    case config::TimeFormat::kUnixS: return decode::TimeFormat::kUnixS;
-    case config::TimeFormat::kUnixMs: return decode::TimeFormat::kUnixMs;
-    case config::TimeFormat::kUnixUs: return decode::TimeFormat::kUnixUs;
-    case config::TimeFormat::kUnixNs: return decode::TimeFormat::kUnixNs;
-    case config::TimeFormat::kRfc3339: return decode::TimeFormat::kRfc3339;
-  }
-  return decode::TimeFormat::kAuto;
-}
+constexpr std::pair<config::PayloadFormat, decode::Format> kFormats[] = {
+    {config::PayloadFormat::kJson, decode::Format::kJson},
+    {config::PayloadFormat::kCsv, decode::Format::kCsv},
+    {config::PayloadFormat::kKv, decode::Format::kKv},
+    {config::PayloadFormat::kRaw, decode::Format::kRaw}};
+constexpr std::pair<config::FieldType, decode::FieldType> kFieldTypes[] = {
+    {config::FieldType::kString, decode::FieldType::kString},
+    {config::FieldType::kDouble, decode::FieldType::kDouble},
+    {config::FieldType::kInt, decode::FieldType::kInt},
+    {config::FieldType::kBool, decode::FieldType::kBool},
+    {config::FieldType::kTimestamp, decode::FieldType::kTimestamp}};
+constexpr std::pair<config::TimeFormat, decode::TimeFormat> kTimeFormats[] = {
+    {config::TimeFormat::kAuto, decode::TimeFormat::kAuto},
+    {config::TimeFormat::kUnixS, decode::TimeFormat::kUnixS},
+    {config::TimeFormat::kUnixMs, decode::TimeFormat::kUnixMs},
+    {config::TimeFormat::kUnixUs, decode::TimeFormat::kUnixUs},
+    {config::TimeFormat::kUnixNs, decode::TimeFormat::kUnixNs},
+    {config::TimeFormat::kRfc3339, decode::TimeFormat::kRfc3339}};
 
 decode::StreamSpec decode_spec_of(const config::StreamConfig& s) {
   decode::StreamSpec d;
   d.name = s.name;
-  d.format = format_of(s.format);
+  d.format = map_enum(s.format, kFormats);
   for (const auto& f : s.fields) {
     decode::FieldSpec fs;
     fs.name = f.name;
     // A json field's name is a dotted path into the object ("meta.site"), as documented for
     // streams[].fields[].name; csv columns and kv keys are plain names.
     if (d.format == decode::Format::kJson) fs.path = f.name;
-    fs.type = field_type_of(f.type);
+    fs.type = map_enum(f.type, kFieldTypes);
     fs.required = f.required;
     d.fields.push_back(std::move(fs));
   }
-  if (!s.time_field.empty()) d.time = decode::TimeSpec{s.time_field, time_format_of(s.time_format), false};
+  if (!s.time_field.empty()) d.time = decode::TimeSpec{s.time_field, map_enum(s.time_format, kTimeFormats), false};
   d.key_field = s.key_field;
   d.max_payload_bytes = s.max_payload_bytes;
   d.csv.columns = s.csv_columns;
