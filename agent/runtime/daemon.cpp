@@ -15,6 +15,7 @@
 #include "agent/ingest/serial_source.h"
 #include "agent/runtime/ingest_sink.h"
 #include "agent/runtime/logging.h"
+#include "agent/runtime/memory.h"
 #include "agent/runtime/notify.h"
 #include "agent/runtime/query_host.h"
 #include "agent/runtime/status_json.h"
@@ -120,6 +121,9 @@ std::string describe_sync(const sync::SyncSettings& ss) {
 
 }  // namespace
 
+// Quiet time after an ingest burst before memory is given back (memory.h).
+constexpr std::int64_t kQuietReleaseMs = 30 * 1000;
+
 struct Daemon::Impl {
   Impl(Plan p, PlanLoader l) : loader(std::move(l)), plan(std::move(p)) {}
 
@@ -151,6 +155,10 @@ struct Daemon::Impl {
   // from an idle one.
   std::map<store::StreamId, std::pair<std::uint64_t, std::uint64_t>> last_progress;  // id -> (last, durable)
   std::int64_t last_watchdog_ms = 0;
+  // Ingest activity, to give memory back once a burst has been quiet for kQuietReleaseMs.
+  std::uint64_t last_ingested = 0;
+  std::int64_t last_ingest_change_ms = 0;
+  bool released_since_ingest = true;
   std::int64_t last_status_ms = 0;
   std::uint64_t last_status_records = 0;
 
@@ -389,6 +397,24 @@ void Daemon::Impl::on_tick() {
   if (notifier.watchdog_usec() > 0 && progressing) notifier.watchdog();
   last_watchdog_ms = now;
 
+  // After a burst: what it grew (malloc'ed buffers, faulted-in ingest code) is given back once
+  // nothing has arrived for a while; the next burst faults the code back in (minor faults).
+  std::uint64_t ingested = 0;
+  for (const auto& [name, rt] : streams) {
+    ingested += rt->counters.records.load(std::memory_order_relaxed) +
+                rt->counters.dead_letters.load(std::memory_order_relaxed);
+  }
+  if (ingested != last_ingested) {
+    last_ingested = ingested;
+    last_ingest_change_ms = now;
+    released_since_ingest = false;
+  } else if (!released_since_ingest && now - last_ingest_change_ms >= kQuietReleaseMs) {
+    released_since_ingest = true;
+    const ReleaseReport released = release_startup_memory();
+    log_debug("outpost", "ingest quiet: released memory: RSS " + std::to_string(released.rss_before_kib) +
+                             " KiB -> " + std::to_string(released.rss_after_kib) + " KiB");
+  }
+
   if (now - last_status_ms >= 5000) {
     StatusSnapshot s = snapshot();
     std::uint64_t records = 0;
@@ -478,6 +504,7 @@ void Daemon::request_stop() {
 
 int Daemon::run() {
   Impl& d = *impl_;
+  configure_allocator();  // before start() makes the first threads
   uv_loop_init(&d.loop);
   d.loop.data = &d;
   uv_async_init(&d.loop, &d.stop_async, [](uv_async_t* h) { uv_stop(h->loop); });
@@ -507,6 +534,11 @@ int Daemon::run() {
           << d.queries.size() << " queries, " << (d.sync ? d.plan.sync.mirrors.size() : 0) << " mirrors";
     log_info("outpost", ready.str() + (d.http ? ", http on " + d.http->address() : ""));
     d.notifier.ready(ready.str());
+    // What start-up touched (config parsing, OpenSSL's and SQLite's initialisation, recovery)
+    // is not needed while the daemon idles: give it back now (memory.h).
+    const ReleaseReport released = release_startup_memory();
+    log_debug("outpost", "released start-up memory: RSS " + std::to_string(released.rss_before_kib) + " KiB -> " +
+                             std::to_string(released.rss_after_kib) + " KiB");
 
     // Tick at half the watchdog interval (systemd's advice), at most once a second.
     std::uint64_t tick_ms = 1000;
