@@ -252,9 +252,7 @@ void Daemon::Impl::stop_sources() {
 std::shared_ptr<const StreamCatalog> Daemon::Impl::catalog() {
   std::lock_guard lock(catalog_mu);
   if (!stream_catalog) {
-    std::vector<query::StreamSchema> declared;
-    for (const auto& s : plan.streams) declared.push_back(schema_of(s));
-    stream_catalog = std::make_shared<const StreamCatalog>(log.get(), std::move(declared));
+    stream_catalog = std::make_shared<const StreamCatalog>(log.get(), plan.stream_schemas);
   }
   return stream_catalog;
 }

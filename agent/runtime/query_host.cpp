@@ -28,17 +28,6 @@ std::int64_t steady_ms() {
       .count();
 }
 
-query::ColumnType column_type_of(FieldType t) {
-  switch (t) {
-    case FieldType::kDouble: return query::ColumnType::kDouble;
-    case FieldType::kInt: return query::ColumnType::kInt;
-    case FieldType::kBool: return query::ColumnType::kBool;
-    case FieldType::kTimestamp: return query::ColumnType::kTimestamp;
-    case FieldType::kString: break;
-  }
-  return query::ColumnType::kString;
-}
-
 Status sql_error_status(const query::SqlError& e) {
   return Status::invalid_argument(e.to_string());
 }
@@ -449,15 +438,6 @@ query::Catalog StreamCatalog::catalog() const {
     undeclared_.push_back(std::move(s));
     return undeclared_.back().get();
   };
-}
-
-query::StreamSchema schema_of(const StreamPlan& stream) {
-  query::StreamSchema s;
-  s.name = stream.name;
-  for (const auto& f : stream.codec.fields) s.fields.push_back({f.name, column_type_of(f.type)});
-  s.time_field = stream.codec.time_field;
-  s.key_field = stream.codec.key_field;
-  return s;
 }
 
 Result<std::unique_ptr<QueryHost>> QueryHost::create(store::Log* log, const QueryPlan& plan,

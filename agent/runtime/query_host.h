@@ -64,9 +64,6 @@ class StreamCatalog {
   mutable std::vector<std::unique_ptr<query::StreamSchema>> undeclared_;  // GUARDED_BY(mu_)
 };
 
-// The schema a query sees for a stream of the plan.
-query::StreamSchema schema_of(const StreamPlan& stream);
-
 class QueryHost {
  public:
   static Result<std::unique_ptr<QueryHost>> create(store::Log* log, const QueryPlan& plan,

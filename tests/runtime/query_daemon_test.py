@@ -195,13 +195,18 @@ def main():
         data, config, port = prepare(tmp, "crashed", input_path)
         d = Daemon(config, port)
         kills = 0
+        killed_at = []
         for frac in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95):
             d.start()
             if wait_until(f"progress past {frac:.0%}", 300, lambda: d.progress() >= frac * N or d.done(), 0.005):
+                at = d.progress()
                 d.kill9()
-                kills += 1
+                if at < N:
+                    kills += 1
+                    killed_at.append(at)
             if d.proc.poll() is None:
                 d.kill9()
+        print(f"  killed at input seqs {killed_at}")
         d.start()
         wait_until("the crashed run to consume all input", 300, d.done, 0.1)
         d.stop()
