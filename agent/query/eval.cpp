@@ -153,7 +153,28 @@ void append_value_json(std::string* out, const Value& v) {
       }
       return;
     case VType::kString: decode::append_json_string(out, v.s); return;
-    case VType::kTimestamp: decode::append_json_string(out, decode::format_rfc3339_ms(v.i)); return;
+    case VType::kTimestamp: {
+      // Window rows repeat the same window_start/window_end for every group: remember the last
+      // few texts instead of formatting each time.
+      struct Cached {
+        std::int64_t ms = 0;
+        std::string text;
+      };
+      thread_local Cached cache[4];
+      thread_local unsigned next = 0;
+      for (const Cached& c : cache) {
+        if (!c.text.empty() && c.ms == v.i) {
+          out->append(c.text);
+          return;
+        }
+      }
+      Cached& c = cache[next++ % 4];
+      c.ms = v.i;
+      c.text.clear();
+      decode::append_json_string(&c.text, decode::format_rfc3339_ms(v.i));
+      out->append(c.text);
+      return;
+    }
   }
 }
 
