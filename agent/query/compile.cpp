@@ -873,6 +873,7 @@ std::variant<std::shared_ptr<const Query>, SqlError> compile_impl(std::string_vi
 
   Binder binder(q.get(), &err);
   if (ast.where) {
+    substitute_aliases(ast.where, ast, q->schema);  // `WHERE f > 100` for `temp * 1.8 + 32 AS f`
     binder.bind(ast.where, Clause::kWhere, false, false);
     if (binder.failed()) return fail(err.offset, err.message);
     const SType t = ast.where->type;

@@ -69,6 +69,13 @@ TEST_CASE("NullLogicIsThreeValued") {
   CHECK(eval1("temp NOT BETWEEN 20 AND 22") == "false");
 }
 
+TEST_CASE("WhereMaySeeSelectAliases") {
+  Runner r("SELECT device, temp * 1.8 + 32 AS f FROM readings WHERE f > 100");
+  r.feed(1, R"({"device":"a","temp":40})");
+  r.feed(2, R"({"device":"b","temp":30})");
+  CHECK(r.take() == std::vector<std::string>{R"({"device":"a","f":104})"});
+}
+
 TEST_CASE("WhereDropsNullAndFalse") {
   Runner r("SELECT device FROM readings WHERE temp > 20");
   r.feed(1, R"({"device":"a","temp":null})");
