@@ -610,3 +610,76 @@ TEST_CASE("RandomDisorderedInputMatchesABruteForceReference") {
     CHECK(r.ex->counters().late_events == ref_late);
   }
 }
+
+TEST_CASE("OnUpdateWithUpdatePolicyCarriesRevisionsPerGroup") {
+  ExecutorOptions o;
+  o.late_policy = LatePolicy::kUpdate;
+  o.allowed_lateness_ms = 10000;
+  Runner r("SELECT to_unix_ms(window_start) AS ws, device, count() AS n FROM tumble(readings, ts, 10s) "
+           "GROUP BY window_start, device EMIT ON UPDATE", o);
+  r.feed(1000, P("a", 1));
+  r.feed(2000, P("b", 1));
+  r.feed(12000, P("a", 1));
+  r.feed(3000, P("a", 1));  // late, within lateness: only the changed group, next revision
+  CHECK(r.take() == Rows{R"({"ws":0,"device":"a","n":1,"_revision":0})", R"({"ws":0,"device":"b","n":1,"_revision":0})",
+                         R"({"ws":10000,"device":"a","n":1,"_revision":0})",
+                         R"({"ws":0,"device":"a","n":2,"_revision":1})"});
+  CHECK(r.ex->counters().late_events == 1);
+  CHECK(r.ex->counters().late_dropped == 0);
+}
+
+TEST_CASE("SessionsWithPeriodicEmitAndIdle") {
+  Runner r("SELECT to_unix_ms(window_start) AS ws, to_unix_ms(window_end) AS we, device, count() AS n "
+           "FROM session(readings, ts, 5s) GROUP BY device EMIT PERIODIC 1s");
+  r.feed(1000, P("a", 1));
+  r.feed(2000, P("b", 1));
+  r.ex->on_periodic(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":1000,"we":6000,"device":"a","n":1})", R"({"ws":2000,"we":7000,"device":"b","n":1})"});
+  r.feed(3000, P("a", 1));
+  r.ex->on_periodic(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":1000,"we":8000,"device":"a","n":2})"});
+  r.ex->on_idle(r.sink);  // watermark 3001: nothing ends before it
+  CHECK(r.take().empty());
+  r.feed(7500, P("c", 1));  // watermark 7.5s: b's session [2s, 7s) closes; unchanged since emitted
+  CHECK(r.take().empty());
+  r.feed(4000, P("a", 1));
+  r.ex->on_idle(r.sink);  // watermark 7501... a's session [1s, 9s) is still open
+  CHECK(r.take().empty());
+  r.ex->on_end(r.sink);  // a changed since its last emission, c never emitted
+  CHECK(r.take() == Rows{R"({"ws":1000,"we":9000,"device":"a","n":3})", R"({"ws":7500,"we":12500,"device":"c","n":1})"});
+}
+
+TEST_CASE("IdleClosesHopWindowsAndSessions") {
+  Runner h("SELECT to_unix_ms(window_start) AS ws, count() AS n FROM hop(readings, ts, 5s, 10s)");
+  h.feed(7000, P("a", 1));
+  h.ex->on_idle(h.sink);  // watermark 7001: [0, 10s) and [5s, 15s) still open
+  CHECK(h.take().empty());
+  h.feed(9000, P("a", 1));
+  h.ex->on_end(h.sink);
+  CHECK(h.take() == Rows{R"({"ws":0,"n":2})", R"({"ws":5000,"n":2})"});
+
+  Runner s("SELECT count() AS n FROM session(readings, ts, 1s) GROUP BY device");
+  s.feed(1000, P("a", 1));
+  s.feed(1500, P("a", 1));
+  s.ex->on_idle(s.sink);  // watermark 1501 < 2500
+  CHECK(s.take().empty());
+  s.feed(2600, P("b", 1));
+  s.ex->on_idle(s.sink);  // watermark 2601: a's session [1s, 2.5s) closes
+  CHECK(s.take() == Rows{R"({"n":2})"});
+}
+
+TEST_CASE("OnEndUnderUpdatePolicyEmitsAndForgetsEverything") {
+  ExecutorOptions o;
+  o.late_policy = LatePolicy::kUpdate;
+  o.allowed_lateness_ms = 60000;
+  Runner r("SELECT to_unix_ms(window_start) AS ws, count() AS n FROM tumble(readings, ts, 10s)", o);
+  r.feed(1000, P("a", 1));
+  r.feed(15000, P("a", 1));
+  CHECK(r.take() == Rows{R"({"ws":0,"n":1,"_revision":0})"});
+  CHECK(r.ex->counters().open_groups == 2);  // the closed window is kept for revisions
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":10000,"n":1,"_revision":0})"});
+  CHECK(r.ex->counters().open_groups == 0);
+  r.feed(2000, P("a", 1));  // after the end everything is late
+  CHECK(r.take() == Rows{"LATE 3"});
+}
