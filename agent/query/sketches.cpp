@@ -132,6 +132,8 @@ bool grow(std::vector<double>& partials, double x, double* overflow) {
       partials.clear();
       return false;
     }
+    // Three doubles fit the smallest malloc chunk (32 bytes) as well as one does.
+    if (partials.capacity() == 0) partials.reserve(3);
     partials.push_back(x);
   }
   return true;
@@ -498,6 +500,7 @@ struct QuantileSketch::Store {
 
   void promote() {
     auto b = std::make_unique<Big>();
+    b->pos.sparse.reserve(8);
     for (std::size_t i = 0; i < n; ++i) {
       std::uint64_t c = small[i].count;
       b->total += c;

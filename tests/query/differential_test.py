@@ -199,6 +199,8 @@ def outpost_rows(data, clause):
            f"EMIT AFTER WATERMARK AND DELAY 1m")
     r = run_outpost("query", "--data-dir", data, sql)
     check(r.returncode == 0, f"outpost query exit 0 for {clause} (stderr: {r.stderr.decode()[:500]})")
+    if r.returncode != 0:
+        return None
     rows = {}
     dup = 0
     for line in r.stdout.decode().splitlines():
@@ -233,6 +235,8 @@ def full(tmp):
         ref = duckdb_rows(ev_file, spec)
         check(len(ref) > 50, f"{spec}: enough groups to be meaningful ({len(ref)})")
         got = outpost_rows(data, clause)
+        if got is None:
+            continue
         compare_exact(f"outpost vs duckdb {clause}", got, ref, quantiles_too=True)
 
 
