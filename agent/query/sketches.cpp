@@ -1153,7 +1153,9 @@ Status DistinctCounter::decode(std::string_view* in) {
     case Registers::kSparse: {
       std::uint64_t n = 0;
       if (!rd.varint(&n)) return bad("distinct counter", rd, "truncated entry count");
-      if (n <= kExactMax || n > sparse_max(p) || n > rd.left()) {
+      // A sparse state holds more than 3 hashes but may have fewer entries (hashes sharing a
+      // 25-bit index), so only emptiness is rejected.
+      if (n < 1 || n > sparse_max(p) || n > rd.left()) {
         return bad("distinct counter", rd, "bad sparse entry count " + std::to_string(n));
       }
       auto r = std::make_unique<Registers>();
