@@ -125,10 +125,13 @@ def main():
         if "outpost" in results:
             o = results["outpost"]["wall_s"]
             summary = dict(common, summary=True)
+            oc = results["outpost"]["cpu_s"]
             for name in ("jsonl", "parquet"):
                 if name in results:
                     summary[f"outpost_speed_vs_duckdb_{name}"] = round(results[name]["query_wall_s"] / o, 3)
-            summary["target"] = "outpost_speed_vs_duckdb_* >= 1"
+                    # CPU time is the fairer clock on a shared machine (wall time includes waiting).
+                    summary[f"outpost_cpu_efficiency_vs_duckdb_{name}"] = round(results[name]["query_cpu_s"] / oc, 3)
+            summary["target"] = "outpost_speed_vs_duckdb_* >= 1 (also check the CPU ratio on a busy machine)"
             wb.emit(summary)
     finally:
         if not a.keep:
