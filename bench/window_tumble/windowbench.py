@@ -15,27 +15,48 @@ def log(msg):
     print(f"# {msg}", file=sys.stderr, flush=True)
 
 
+# Runs argv[2:] as a grandchild and writes its rusage to argv[1]. Why not wait4() on our own
+# child: Linux carries a process's peak RSS across exec (and a forked child starts with the
+# parent's RSS), so a child of this script would report at least this script's RSS (hundreds of
+# MB after generating data). Forking from a fresh, small interpreter keeps that floor at ~10 MB,
+# the same for every command measured (baselines included).
+_SPAWN = r"""
+import json, os, sys, time
+t0 = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall_s": time.monotonic() - t0, "cpu_s": ru.ru_utime + ru.ru_stime,
+               "peak_rss_bytes": ru.ru_maxrss * 1024, "rc": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
 def measured(args, stdout_path=None, env=None):
     """Runs args to completion; returns wall_s, cpu_s (user+sys of the process), peak_rss_bytes,
     rc, stdout (bytes; empty when redirected to stdout_path) and stderr. Output goes to files, so
     a chatty child never blocks on a pipe and nothing is buffered in this process."""
     import tempfile
-    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as tmp_out:
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as tmp_out, \
+            tempfile.NamedTemporaryFile("r", suffix=".json") as usage:
         out = open(stdout_path, "wb") if stdout_path else tmp_out
         try:
-            t0 = time.monotonic()
-            p = subprocess.Popen(args, stdout=out, stderr=err, env=env)
-            _, status, ru = os.wait4(p.pid, 0)
-            wall = time.monotonic() - t0
-            p.returncode = os.waitstatus_to_exitcode(status)
+            subprocess.run([sys.executable, "-c", _SPAWN, usage.name, *args], stdout=out, stderr=err,
+                           env=env, check=False)
         finally:
             if stdout_path:
                 out.close()
         err.seek(0)
         tmp_out.seek(0)
-        return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
-                "peak_rss_bytes": ru.ru_maxrss * 1024, "rc": p.returncode,
-                "stdout": tmp_out.read(), "stderr": err.read().decode(errors="replace")}
+        with open(usage.name) as f:
+            text = f.read()
+        m = json.loads(text) if text else {"wall_s": 0, "cpu_s": 0, "peak_rss_bytes": 0, "rc": -1}
+        m.update(stdout=tmp_out.read(), stderr=err.read().decode(errors="replace"))
+        return m
 
 
 def count_lines(path):
