@@ -270,7 +270,7 @@ class ExecutorImpl final : public Executor {
     key_bytes_.clear();
     for (std::size_t k = 0; k < q_.keys.size(); ++k) {
       keys_[k] = ev_.eval(*q_.keys[k], ctx);
-      encode_value(&key_bytes_, keys_[k]);
+      encode_key_value(&key_bytes_, keys_[k]);
     }
     for (std::size_t k = 0; k < q_.aggs.size(); ++k)
       args_[k] = q_.aggs[k].arg ? ev_.eval(*q_.aggs[k].arg, ctx) : Value();
@@ -580,7 +580,7 @@ class ExecutorImpl final : public Executor {
     std::string_view in = key;
     out_keys_.resize(q_.keys.size());
     for (auto& v : out_keys_) {
-      if (!decode_value(&in, &v)) v = Value();
+      if (!decode_key_value(&in, &v)) v = Value();
     }
     layout_.results(block, &results_);
     EvalContext ctx;

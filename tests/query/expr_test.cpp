@@ -172,3 +172,17 @@ TEST_CASE("UndeclaredMembersAreTypedByTheirJsonValue") {
   CHECK(eval1("extra.nested", R"({"extra":{"nested":[1,2]}})") == "\"[1,2]\"");
   CHECK(eval1("`weird-name`", R"({"weird-name":true})") == "true");
 }
+
+TEST_CASE("GroupKeysSortNaturallyAndRoundTrip") {
+  Runner r("SELECT label, count() AS n FROM table(readings) GROUP BY label");
+  for (const char* k : {"\"b\"", "\"a\\u0000z\"", "\"a\"", "\"ab\"", "-1.5", "10", "-3", "2.25", "null", "true",
+                        "-0.0", "0.0", "\"\""}) {
+    r.feed(1, std::string(R"({"label":)") + k + "}");
+  }
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == std::vector<std::string>{
+                        R"({"label":null,"n":1})", R"({"label":true,"n":1})", R"({"label":-3,"n":1})", R"({"label":10,"n":1})",
+                        R"({"label":-1.5,"n":1})", R"({"label":0,"n":2})", R"({"label":2.25,"n":1})", R"({"label":"","n":1})",
+                        R"({"label":"a","n":1})", "{\"label\":\"a\\u0000z\",\"n\":1}", R"({"label":"ab","n":1})",
+                        R"({"label":"b","n":1})"});
+}
