@@ -872,6 +872,12 @@ Value Evaluator::eval(const Expr& e, EvalContext& ctx) const {
       const int c = tri(eval(*e.args[0], ctx), ctx);
       return eval(*e.args[c == 1 ? 1 : 2], ctx);
     }
+    case Fn::kMultiIf: {
+      for (std::size_t k = 0; k + 1 < e.args.size(); k += 2) {
+        if (tri(eval(*e.args[k], ctx), ctx) == 1) return eval(*e.args[k + 1], ctx);
+      }
+      return eval(*e.args.back(), ctx);
+    }
     case Fn::kLeast:
     case Fn::kGreatest: {
       Value best;

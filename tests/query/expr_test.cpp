@@ -116,6 +116,9 @@ TEST_CASE("MathFunctions") {
   CHECK(eval1("log10(1000)") == "3");
   CHECK(eval1("if(temp > 20, 'hot', 'cold')") == "\"hot\"");
   CHECK(eval1("nullif(hum, 40)") == "null");
+  CHECK(eval1("multi_if(temp > 30, 'hot', temp > 20, 'warm', 'cold')") == "\"warm\"");
+  CHECK(eval1("multi_if(NULL, 1, 2)") == "2");
+  CHECK(eval1("to_int64('12') + to_float32('0.5')") == "12.5");
 }
 
 TEST_CASE("CaseAndCasts") {
