@@ -683,3 +683,14 @@ TEST_CASE("OnEndUnderUpdatePolicyEmitsAndForgetsEverything") {
   r.feed(2000, P("a", 1));  // after the end everything is late
   CHECK(r.take() == Rows{"LATE 3"});
 }
+
+TEST_CASE("GroupByExpressionsMatchSelectExpressions") {
+  Runner r("SELECT upper(lower(device)) AS d, count() AS n, max(temp) - min(temp) AS spread FROM tumble(readings, ts, 10s) "
+           "GROUP BY lower(device)");
+  r.feed(1000, P("A", 1));
+  r.feed(2000, P("a", 4));
+  r.feed(3000, P("b", 2));
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == Rows{R"({"d":"A","n":2,"spread":3})", R"({"d":"B","n":1,"spread":0})"});
+  CHECK(r.sink.full.empty());
+}
