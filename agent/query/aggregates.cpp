@@ -93,6 +93,18 @@ AggLayout::AggLayout(const std::vector<AggSpec>& specs) {
     off += (slot_size(s.kind) + 7) & ~std::size_t{7};
   }
   block_bytes_ = off;
+  typical_bytes_ = off + 16;  // malloc overhead
+  for (const auto& s : specs) {
+    switch (s.kind) {
+      case AggKind::kSum:
+      case AggKind::kAvg: typical_bytes_ += 32; break;         // ExactSum partials
+      case AggKind::kStddevSamp:
+      case AggKind::kStddevPop: typical_bytes_ += 96; break;
+      case AggKind::kQuantile: typical_bytes_ += 48; break;    // sparse buckets
+      case AggKind::kCountDistinct: typical_bytes_ += 64; break;
+      default: break;
+    }
+  }
 }
 
 std::byte* AggLayout::make() const {

@@ -39,6 +39,8 @@ class AggLayout {
   void encode(const std::byte* b, std::string* out) const;
   bool decode(std::byte* b, std::string_view* in) const;  // b freshly made
   std::size_t memory_bytes(const std::byte* b) const;
+  // What a group with a few values typically holds, block included (for counters).
+  std::size_t typical_bytes() const { return typical_bytes_; }
 
  private:
   struct Slot {
@@ -48,6 +50,7 @@ class AggLayout {
   };
   std::vector<Slot> slots_;
   std::size_t block_bytes_ = 0;
+  std::size_t typical_bytes_ = 0;
 };
 
 }  // namespace outpost::query::internal

@@ -80,6 +80,11 @@ const FnInfo kFunctions[] = {
     {"to_string", Fn::kToString, 1, 1},   {"to_bool", Fn::kToBool, 1, 1},
     {"to_unix_ms", Fn::kToUnixMs, 1, 1},  {"int_div", Fn::kIntDiv, 2, 2},
     {"mod", Fn::kMod, 2, 2},              {"sign", Fn::kSign, 1, 1},
+    {"multi_if", Fn::kMultiIf, 3, -1},
+    // Proton's sized conversions.
+    {"to_int8", Fn::kToInt, 1, 1},        {"to_int16", Fn::kToInt, 1, 1},
+    {"to_int32", Fn::kToInt, 1, 1},       {"to_int64", Fn::kToInt, 1, 1},
+    {"to_float32", Fn::kToFloat, 1, 1},   {"to_float64", Fn::kToFloat, 1, 1},
 };
 
 struct AggInfo {
@@ -94,6 +99,7 @@ const AggInfo kAggregates[] = {
     {"max", AggKind::kMax, 0},            {"earliest", AggKind::kEarliest, 0},
     {"latest", AggKind::kLatest, 0},      {"count_distinct", AggKind::kCountDistinct, 0},
     {"uniq", AggKind::kCountDistinct, 0}, {"quantile", AggKind::kQuantile, 0},
+    {"unique", AggKind::kCountDistinct, 0},
     {"p50", AggKind::kQuantile, 0.5},     {"p90", AggKind::kQuantile, 0.9},
     {"p95", AggKind::kQuantile, 0.95},    {"p99", AggKind::kQuantile, 0.99},
     {"median", AggKind::kQuantile, 0.5},  {"stddev", AggKind::kStddevSamp, 0},
@@ -661,6 +667,24 @@ class Binder {
         e->type = t;
         return;
       }
+      case Fn::kMultiIf: {
+        if (n % 2 == 0) {
+          fail(e->offset, "multi_if() takes condition, value pairs and a final else value (an odd number of arguments)");
+          return;
+        }
+        SType t = SType::kNull;
+        for (int k = 0; k + 1 < n; k += 2) {
+          const SType c = e->args[static_cast<std::size_t>(k)]->type;
+          if (!unknown(c) && c != SType::kBool) {
+            fail(e->args[static_cast<std::size_t>(k)]->offset,
+                 std::string("multi_if() expects a boolean condition, got ") + stype_name(c));
+            return;
+          }
+          t = unify(t, e->args[static_cast<std::size_t>(k + 1)]->type);
+        }
+        e->type = unify(t, e->args.back()->type);
+        return;
+      }
       case Fn::kIf: {
         const SType c = e->args[0]->type;
         if (!unknown(c) && c != SType::kBool) {
@@ -873,6 +897,7 @@ std::variant<std::shared_ptr<const Query>, SqlError> compile_impl(std::string_vi
 
   Binder binder(q.get(), &err);
   if (ast.where) {
+    substitute_aliases(ast.where, ast, q->schema);  // `WHERE f > 100` for `temp * 1.8 + 32 AS f`
     binder.bind(ast.where, Clause::kWhere, false, false);
     if (binder.failed()) return fail(err.offset, err.message);
     const SType t = ast.where->type;

@@ -153,7 +153,28 @@ void append_value_json(std::string* out, const Value& v) {
       }
       return;
     case VType::kString: decode::append_json_string(out, v.s); return;
-    case VType::kTimestamp: decode::append_json_string(out, decode::format_rfc3339_ms(v.i)); return;
+    case VType::kTimestamp: {
+      // Window rows repeat the same window_start/window_end for every group: remember the last
+      // few texts instead of formatting each time.
+      struct Cached {
+        std::int64_t ms = 0;
+        std::string text;
+      };
+      thread_local Cached cache[4];
+      thread_local unsigned next = 0;
+      for (const Cached& c : cache) {
+        if (!c.text.empty() && c.ms == v.i) {
+          out->append(c.text);
+          return;
+        }
+      }
+      Cached& c = cache[next++ % 4];
+      c.ms = v.i;
+      c.text.clear();
+      decode::append_json_string(&c.text, decode::format_rfc3339_ms(v.i));
+      out->append(c.text);
+      return;
+    }
   }
 }
 
@@ -206,6 +227,99 @@ bool decode_value(std::string_view* in, Value* v) {
       v->s.assign(in->data(), static_cast<std::size_t>(x));
       in->remove_prefix(static_cast<std::size_t>(x));
       return true;
+  }
+  return false;
+}
+
+namespace {
+
+void put_be64(std::string* out, std::uint64_t x) {
+  for (int k = 7; k >= 0; --k) out->push_back(static_cast<char>((x >> (8 * k)) & 0xff));
+}
+
+bool get_be64(std::string_view* in, std::uint64_t* x) {
+  if (in->size() < 8) return false;
+  std::uint64_t v = 0;
+  for (std::size_t k = 0; k < 8; ++k) v = (v << 8) | static_cast<unsigned char>((*in)[k]);
+  in->remove_prefix(8);
+  *x = v;
+  return true;
+}
+
+constexpr std::uint64_t kSignBit = 1ull << 63;
+
+}  // namespace
+
+void encode_key_value(std::string* out, const Value& v) {
+  out->push_back(static_cast<char>(v.type));
+  switch (v.type) {
+    case VType::kNull: return;
+    case VType::kBool: out->push_back(v.b ? 1 : 0); return;
+    case VType::kInt:
+    case VType::kTimestamp: put_be64(out, static_cast<std::uint64_t>(v.i) ^ kSignBit); return;
+    case VType::kDouble: {
+      // -0.0 and 0.0 are one group, and so are all NaNs.
+      double d = v.d == 0 ? 0.0 : v.d;
+      if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();
+      std::uint64_t bits;
+      std::memcpy(&bits, &d, 8);
+      put_be64(out, (bits & kSignBit) ? ~bits : bits ^ kSignBit);
+      return;
+    }
+    case VType::kString:
+      for (char c : v.s) {
+        out->push_back(c);
+        if (c == '\0') out->push_back('\xff');
+      }
+      out->push_back('\0');
+      out->push_back('\0');
+      return;
+  }
+}
+
+bool decode_key_value(std::string_view* in, Value* v) {
+  if (in->empty()) return false;
+  const auto tag = static_cast<unsigned char>((*in)[0]);
+  in->remove_prefix(1);
+  if (tag > static_cast<unsigned char>(VType::kTimestamp)) return false;
+  *v = Value();
+  v->type = static_cast<VType>(tag);
+  std::uint64_t x = 0;
+  switch (v->type) {
+    case VType::kNull: return true;
+    case VType::kBool:
+      if (in->empty() || static_cast<unsigned char>((*in)[0]) > 1) return false;
+      v->b = (*in)[0] == 1;
+      in->remove_prefix(1);
+      return true;
+    case VType::kInt:
+    case VType::kTimestamp:
+      if (!get_be64(in, &x)) return false;
+      v->i = static_cast<std::int64_t>(x ^ kSignBit);
+      return true;
+    case VType::kDouble: {
+      if (!get_be64(in, &x)) return false;
+      const std::uint64_t bits = (x & kSignBit) ? x ^ kSignBit : ~x;
+      std::memcpy(&v->d, &bits, 8);
+      return true;
+    }
+    case VType::kString:
+      for (std::size_t k = 0; k + 1 < in->size(); ++k) {
+        const char c = (*in)[k];
+        if (c != '\0') {
+          v->s.push_back(c);
+          continue;
+        }
+        const char n = (*in)[k + 1];
+        if (n == '\0') {
+          in->remove_prefix(k + 2);
+          return true;
+        }
+        if (n != '\xff') return false;
+        v->s.push_back('\0');
+        ++k;
+      }
+      return false;
   }
   return false;
 }
@@ -757,6 +871,12 @@ Value Evaluator::eval(const Expr& e, EvalContext& ctx) const {
     case Fn::kIf: {
       const int c = tri(eval(*e.args[0], ctx), ctx);
       return eval(*e.args[c == 1 ? 1 : 2], ctx);
+    }
+    case Fn::kMultiIf: {
+      for (std::size_t k = 0; k + 1 < e.args.size(); k += 2) {
+        if (tri(eval(*e.args[k], ctx), ctx) == 1) return eval(*e.args[k + 1], ctx);
+      }
+      return eval(*e.args.back(), ctx);
     }
     case Fn::kLeast:
     case Fn::kGreatest: {

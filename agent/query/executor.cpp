@@ -92,7 +92,11 @@ bool get_bytes(std::string_view* in, std::string* b) {
 class GroupTable {
  public:
   explicit GroupTable(const AggLayout* layout) : layout_(layout) {}
-  GroupTable(GroupTable&& o) noexcept : layout_(o.layout_), map_(std::move(o.map_)) { o.map_.clear(); }
+  GroupTable(GroupTable&& o) noexcept
+      : layout_(o.layout_), map_(std::move(o.map_)), long_key_bytes_(o.long_key_bytes_) {
+    o.map_.clear();
+    o.long_key_bytes_ = 0;
+  }
   GroupTable(const GroupTable&) = delete;
   GroupTable& operator=(const GroupTable&) = delete;
   GroupTable& operator=(GroupTable&&) = delete;
@@ -100,12 +104,16 @@ class GroupTable {
 
   std::byte* get(const std::string& key) {
     auto [it, inserted] = map_.try_emplace(key, nullptr);
-    if (inserted) it->second = layout_->make();
+    if (inserted) {
+      it->second = layout_->make();
+      if (key.size() > 15) long_key_bytes_ += key.size() + 1;
+    }
     return it->second;
   }
   void clear() {
     for (auto& [k, b] : map_) layout_->free(b);
     map_.clear();
+    long_key_bytes_ = 0;
   }
   std::size_t size() const { return map_.size(); }
   // Groups in key order: output and state bytes must not depend on hash-map order.
@@ -116,19 +124,25 @@ class GroupTable {
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
     return v;
   }
+  // Approximate: map buckets and nodes, keys that do not fit inline, typical group blocks.
   std::size_t memory_bytes() const {
-    std::size_t n = map_.bucket_count() * sizeof(void*);
-    for (const auto& [k, b] : map_) n += 48 + (k.size() > 15 ? k.capacity() : 0) + layout_->memory_bytes(b);
-    return n;
+    return map_.bucket_count() * sizeof(void*) + map_.size() * (64 + layout_->typical_bytes()) + long_key_bytes_;
   }
-  void swap(GroupTable& o) { map_.swap(o.map_); }
+  void swap(GroupTable& o) {
+    map_.swap(o.map_);
+    std::swap(long_key_bytes_, o.long_key_bytes_);
+  }
   bool insert_decoded(std::string key, std::byte* block) {
-    return map_.try_emplace(std::move(key), block).second;
+    const std::size_t n = key.size();
+    if (!map_.try_emplace(std::move(key), block).second) return false;
+    if (n > 15) long_key_bytes_ += n + 1;
+    return true;
   }
 
  private:
   const AggLayout* layout_;
   std::unordered_map<std::string, std::byte*> map_;
+  std::size_t long_key_bytes_ = 0;
 };
 
 struct Window {
@@ -216,19 +230,18 @@ class ExecutorImpl final : public Executor {
 
   ExecutorCounters counters() const override {
     ExecutorCounters c = c_;
+    // O(windows), not O(groups): the runner may read counters often. Sessions are counted
+    // through their close/purge index entries (one per session).
     std::size_t bytes = 0, groups = 0, windows = 0;
     for (const auto& [start, w] : windows_) {
       if (!w.emitted) ++windows;
       groups += w.groups.size();
       bytes += 64 + w.groups.memory_bytes();
     }
-    for (const auto& [key, vec] : sessions_) {
-      for (const auto& s : vec) {
-        if (!s.emitted) ++windows;
-        ++groups;
-        bytes += 64 + key.size() + layout_.memory_bytes(s.state.get());
-      }
-    }
+    const std::size_t sessions = session_close_.size() + session_purge_.size();
+    windows += session_close_.size();
+    groups += sessions;
+    bytes += sessions * (2 * 96 + layout_.typical_bytes()) + sessions_.size() * 64;
     groups += global_.size();
     bytes += global_.memory_bytes();
     c.open_windows = windows;
@@ -270,7 +283,7 @@ class ExecutorImpl final : public Executor {
     key_bytes_.clear();
     for (std::size_t k = 0; k < q_.keys.size(); ++k) {
       keys_[k] = ev_.eval(*q_.keys[k], ctx);
-      encode_value(&key_bytes_, keys_[k]);
+      encode_key_value(&key_bytes_, keys_[k]);
     }
     for (std::size_t k = 0; k < q_.aggs.size(); ++k)
       args_[k] = q_.aggs[k].arg ? ev_.eval(*q_.aggs[k].arg, ctx) : Value();
@@ -580,7 +593,7 @@ class ExecutorImpl final : public Executor {
     std::string_view in = key;
     out_keys_.resize(q_.keys.size());
     for (auto& v : out_keys_) {
-      if (!decode_value(&in, &v)) v = Value();
+      if (!decode_key_value(&in, &v)) v = Value();
     }
     layout_.results(block, &results_);
     EvalContext ctx;

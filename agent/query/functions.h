@@ -9,7 +9,7 @@ enum class Fn : std::int8_t {
   kLower, kUpper, kLength, kConcat, kSubstr, kTrim, kLtrim, kRtrim, kStartsWith, kEndsWith,
   kContains, kReplace, kAbs, kRound, kFloor, kCeil, kSqrt, kPow, kLn, kLog10, kLog2, kExp,
   kLeast, kGreatest, kCoalesce, kIf, kNullIf, kToInt, kToFloat, kToString, kToBool, kToUnixMs,
-  kIntDiv, kMod, kSign,
+  kIntDiv, kMod, kSign, kMultiIf,
 };
 
 }  // namespace outpost::query::internal

@@ -578,12 +578,13 @@ class Parser {
       if (!parse_source()) return;
       if (!expect(Tok::kComma, "',' and the time column")) return;
       if (cur().type == Tok::kInterval || at_kw("interval")) {
-        fail(cur().offset, "missing the time column: write " + fn + "(" + ast_->stream +
-                               ", <time column>, ...)");
-        return;
+        // Proton: the time column is optional and defaults to _tp_time.
+        ast_->ts_name = "_tp_time";
+        ast_->ts_offset = cur().offset;
+      } else {
+        if (!parse_name(&ast_->ts_name, &ast_->ts_offset, "the time column")) return;
+        if (!expect(Tok::kComma, "','")) return;
       }
-      if (!parse_name(&ast_->ts_name, &ast_->ts_offset, "the time column")) return;
-      if (!expect(Tok::kComma, "','")) return;
       std::size_t at = cur().offset;
       if (ast_->window == WindowKind::kTumble) {
         if (!parse_interval(&ast_->size_ms, "the window size")) return;

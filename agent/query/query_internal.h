@@ -51,6 +51,11 @@ void append_value_json(std::string* out, const Value& v);
 // bytes it did not write.
 void encode_value(std::string* out, const Value& v);
 bool decode_value(std::string_view* in, Value* v);
+// Order-preserving encoding of GROUP BY values: bytewise order of the encodings is the order of
+// compare_values within a type (strings escaped and 0-terminated, numbers big-endian with the
+// sign flipped), so groups sort naturally and short keys stay within std::string's inline buffer.
+void encode_key_value(std::string* out, const Value& v);
+bool decode_key_value(std::string_view* in, Value* v);
 // 64-bit hash for count_distinct: equal numbers hash equal whether int or double.
 std::uint64_t hash_value(const Value& v);
 const char* vtype_name(VType t);

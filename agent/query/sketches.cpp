@@ -132,6 +132,8 @@ bool grow(std::vector<double>& partials, double x, double* overflow) {
       partials.clear();
       return false;
     }
+    // Three doubles fit the smallest malloc chunk (32 bytes) as well as one does.
+    if (partials.capacity() == 0) partials.reserve(3);
     partials.push_back(x);
   }
   return true;
@@ -498,6 +500,7 @@ struct QuantileSketch::Store {
 
   void promote() {
     auto b = std::make_unique<Big>();
+    b->pos.sparse.reserve(8);
     for (std::size_t i = 0; i < n; ++i) {
       std::uint64_t c = small[i].count;
       b->total += c;
@@ -1150,7 +1153,9 @@ Status DistinctCounter::decode(std::string_view* in) {
     case Registers::kSparse: {
       std::uint64_t n = 0;
       if (!rd.varint(&n)) return bad("distinct counter", rd, "truncated entry count");
-      if (n <= kExactMax || n > sparse_max(p) || n > rd.left()) {
+      // A sparse state holds more than 3 hashes but may have fewer entries (hashes sharing a
+      // 25-bit index), so only emptiness is rejected.
+      if (n < 1 || n > sparse_max(p) || n > rd.left()) {
         return bad("distinct counter", rd, "bad sparse entry count " + std::to_string(n));
       }
       auto r = std::make_unique<Registers>();

@@ -77,3 +77,13 @@ TEST_CASE("SchemaOfMapsDeclaredFields") {
   CHECK(schema.fields[0].name == "a.b");
   CHECK(schema.fields[0].type == query::ColumnType::kTimestamp);
 }
+
+TEST_CASE("ExampleConfigQueriesCompile") {
+  config::LoadOptions o;
+  o.touch_files = false;
+  o.sql_check = &query::check_query_sql;
+  o.getenv = [](const std::string&) -> std::optional<std::string> { return std::string("1"); };
+  auto r = config::load_config_file(std::string(OUTPOST_SOURCE_DIR) + "/examples/site.yaml", o);
+  CHECK(r.report().find("query '") == std::string::npos);
+  CHECK(r.ok());
+}

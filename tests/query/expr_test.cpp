@@ -69,6 +69,13 @@ TEST_CASE("NullLogicIsThreeValued") {
   CHECK(eval1("temp NOT BETWEEN 20 AND 22") == "false");
 }
 
+TEST_CASE("WhereMaySeeSelectAliases") {
+  Runner r("SELECT device, temp * 1.8 + 32 AS f FROM readings WHERE f > 100");
+  r.feed(1, R"({"device":"a","temp":40})");
+  r.feed(2, R"({"device":"b","temp":30})");
+  CHECK(r.take() == std::vector<std::string>{R"({"device":"a","f":104})"});
+}
+
 TEST_CASE("WhereDropsNullAndFalse") {
   Runner r("SELECT device FROM readings WHERE temp > 20");
   r.feed(1, R"({"device":"a","temp":null})");
@@ -109,6 +116,9 @@ TEST_CASE("MathFunctions") {
   CHECK(eval1("log10(1000)") == "3");
   CHECK(eval1("if(temp > 20, 'hot', 'cold')") == "\"hot\"");
   CHECK(eval1("nullif(hum, 40)") == "null");
+  CHECK(eval1("multi_if(temp > 30, 'hot', temp > 20, 'warm', 'cold')") == "\"warm\"");
+  CHECK(eval1("multi_if(NULL, 1, 2)") == "2");
+  CHECK(eval1("to_int64('12') + to_float32('0.5')") == "12.5");
 }
 
 TEST_CASE("CaseAndCasts") {
@@ -164,4 +174,18 @@ TEST_CASE("UndeclaredMembersAreTypedByTheirJsonValue") {
   CHECK(eval1("battery * 2", R"({"battery":1.5})") == "3");
   CHECK(eval1("extra.nested", R"({"extra":{"nested":[1,2]}})") == "\"[1,2]\"");
   CHECK(eval1("`weird-name`", R"({"weird-name":true})") == "true");
+}
+
+TEST_CASE("GroupKeysSortNaturallyAndRoundTrip") {
+  Runner r("SELECT label, count() AS n FROM table(readings) GROUP BY label");
+  for (const char* k : {"\"b\"", "\"a\\u0000z\"", "\"a\"", "\"ab\"", "-1.5", "10", "-3", "2.25", "null", "true",
+                        "-0.0", "0.0", "\"\""}) {
+    r.feed(1, std::string(R"({"label":)") + k + "}");
+  }
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == std::vector<std::string>{
+                        R"({"label":null,"n":1})", R"({"label":true,"n":1})", R"({"label":-3,"n":1})", R"({"label":10,"n":1})",
+                        R"({"label":-1.5,"n":1})", R"({"label":0,"n":2})", R"({"label":2.25,"n":1})", R"({"label":"","n":1})",
+                        R"({"label":"a","n":1})", "{\"label\":\"a\\u0000z\",\"n\":1}", R"({"label":"ab","n":1})",
+                        R"({"label":"b","n":1})"});
 }

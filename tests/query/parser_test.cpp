@@ -131,6 +131,8 @@ TEST_CASE("GoodQueriesCompile") {
       "SELECT * FROM table(readings) WHERE ts > '2024-01-01T00:00:00Z' -- comment",
       "/* block */ SELECT `meta.fw`, meta.fw AS fw2, \"site\" FROM readings;",
       "SELECT lower(site) AS s, count() FROM tumble(table(readings), ts, 1d) GROUP BY lower(site)",
+      "SELECT window_start, count() FROM tumble(readings, 1m)",  // Proton: time column defaults to _tp_time
+      "SELECT window_start, count() FROM session(readings, 30s)",
   };
   for (const char* sql : good) {
     CAPTURE(sql);
