@@ -258,7 +258,7 @@ namespace {
 constexpr std::uint8_t kQuantileVersion = 1;
 constexpr double kMinAlpha = 1e-6;
 constexpr double kMaxAlpha = 0.5;
-constexpr std::uint32_t kMaxMaxBuckets = 1u << 20;
+constexpr std::uint32_t kMaxMaxBuckets = 1u << 16;
 constexpr std::size_t kSmall = 3;          // buckets kept inline before the first big store
 constexpr std::size_t kSparseMax = 32;     // sparse entries per sign before going dense...
 constexpr std::size_t kSparseHardMax = 256;  // ...if dense is not much bigger; always past this
@@ -379,8 +379,12 @@ struct Bins {
     insert_sparse(key, c);
     if (!is_dense && sparse.size() > kSparseMax) {
       std::size_t range = static_cast<std::size_t>(sparse.back().key - sparse.front().key) + 1;
-      // Dense costs 8 bytes per key of the range, sparse 8 per entry but O(n) inserts.
-      if (range <= 4 * sparse.size() || sparse.size() > kSparseHardMax) to_dense();
+      // Dense costs 8 bytes per key of the range, sparse 8 per entry but O(n) inserts. Memory
+      // stays proportional to the entries (at most 64x), so decode() cannot be made to allocate
+      // far more than the bytes it was given.
+      if (range <= 4 * sparse.size() || (sparse.size() > kSparseHardMax && range <= 64 * sparse.size())) {
+        to_dense();
+      }
     }
   }
 
