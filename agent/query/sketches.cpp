@@ -743,8 +743,12 @@ Status QuantileSketch::decode(std::string_view* in) {
       return bad("quantile sketch", r, "max_buckets out of range");
     }
   }
+  // Counts above 2^62 cannot come from adds; refusing them keeps later adds and merges far
+  // from wrapping around.
+  constexpr std::uint64_t kMaxTotal = std::uint64_t{1} << 62;
   std::uint64_t zero = 0;
   if (!r.varint(&zero)) return bad("quantile sketch", r, "truncated zero count");
+  if (zero > kMaxTotal) return bad("quantile sketch", r, "zero count too large");
   std::int64_t key_lo = 0;
   std::int64_t key_hi = 0;
   key_bounds(mapping_for(alpha), &key_lo, &key_hi);
@@ -784,9 +788,7 @@ Status QuantileSketch::decode(std::string_view* in) {
       }
       if (!r.varint(&c)) return bad("quantile sketch", r, "truncated bucket count");
       if (c == 0) return bad("quantile sketch", r, "empty bucket");
-      if (c > std::numeric_limits<std::uint64_t>::max() - total) {
-        return bad("quantile sketch", r, "total count overflows");
-      }
+      if (c > kMaxTotal - total) return bad("quantile sketch", r, "total count too large");
       total += c;
       prev = key;
       if (!fresh.store_) fresh.store_ = std::make_unique<Store>();

@@ -282,6 +282,11 @@ TEST_CASE("quantile sketch: encode/decode round trip, bad bytes fail cleanly") {
   auto st = h.decode(&hv);
   CHECK_FALSE(st.is_ok());
   CHECK(st.message().find("exceeds the bytes left") != std::string::npos);
+  // Counts no sequence of adds can reach are refused (later adds would wrap the total).
+  std::string big_zero = {1, 0, '\x80', '\x80', '\x80', '\x80', '\x80', '\x80', '\x80', '\x80', '\x80', 1, 0, 0};
+  std::string_view bz = big_zero;
+  QuantileSketch z;
+  CHECK_FALSE(z.decode(&bz).is_ok());
   // Random bytes and random mutations of valid states: decode fails or yields a usable state.
   std::mt19937_64 rng(14);
   std::string base = encoded(states[3]);
