@@ -169,11 +169,7 @@ TEST_CASE("json: key is any scalar rendered as text; missing or null means no ke
 TEST_CASE("json: event time in every format") {
   auto time_of = [](TimeFormat f, const std::string& value) -> std::optional<std::int64_t> {
     StreamSpec s;
-    // emplace, not assignment from a temporary: GCC 12 -O2 warns maybe-uninitialized on the
-    // optional's move-assign (a false positive that -Werror turns into a failed CI build).
-    s.time.emplace();
-    s.time->field = "t";
-    s.time->format = f;
+    s.time = TimeSpec{"t", f, false};
     auto d = make(s);
     DecodeResult r = d->decode("{\"t\":" + value + "}");
     if (!r.is_decoded()) return std::nullopt;
