@@ -89,6 +89,29 @@ def main():
         check(bool(re.search(r"^d /var/lib/outpost 0750 outpost outpost", tmpfiles, re.M))
               and bool(re.search(r"^d /etc/outpost/credentials 0700 root root", tmpfiles, re.M)),
               "tmpfiles: /var/lib/outpost 0750 outpost, /etc/outpost/credentials 0700 root")
+        # What postinst does on the board (systemd-sysusers, then systemd-tmpfiles --create), run
+        # against the scratch root: the user exists, the state dir is the user's, and the
+        # credential files the unit's LoadCredential= needs exist (a missing one fails the start).
+        if shutil.which("systemd-sysusers") and shutil.which("systemd-tmpfiles"):
+            for f in ("passwd", "group", "shadow", "gshadow"):
+                open(os.path.join(root, "etc", f), "a").close()
+            r1 = run(["systemd-sysusers", f"--root={root}", os.path.join(root, "usr/lib/sysusers.d/outpost.conf")])
+            r2 = run(["systemd-tmpfiles", f"--root={root}", "--create", os.path.join(root, "usr/lib/tmpfiles.d/outpost.conf")])
+            check(r1.returncode == 0 and r2.returncode == 0, f"sysusers and tmpfiles apply cleanly: {r1.stderr}{r2.stderr}")
+            users = {line.split(":")[0]: line.split(":") for line in text(os.path.join(root, "etc/passwd")).splitlines()}
+            groups = {line.split(":")[0]: line.split(":") for line in text(os.path.join(root, "etc/group")).splitlines()}
+            check("outpost" in users and "outpost" in groups.get("dialout", ["", "", "", ""])[3].split(","),
+                  "user outpost exists and is in group dialout (serial ports)")
+            st = os.stat(os.path.join(root, "var/lib/outpost")) if os.path.isdir(os.path.join(root, "var/lib/outpost")) else None
+            check(st is not None and "outpost" in users and st.st_uid == int(users["outpost"][2]) and (st.st_mode & 0o777) == 0o750,
+                  "/var/lib/outpost is the outpost user's, mode 0750")
+            for cred in ("mqtt-password", "kafka-password"):
+                p = os.path.join(root, "etc/outpost/credentials", cred)
+                check(os.path.isfile(p) and (os.stat(p).st_mode & 0o777) == 0o600 and os.stat(p).st_uid == 0,
+                      f"/etc/outpost/credentials/{cred} exists, root-only (0600), for LoadCredential=")
+        else:
+            print("SKIP sysusers/tmpfiles: systemd-sysusers or systemd-tmpfiles is not installed")
+
         if not os.path.isfile(binary):
             return finish()
         # Stripped for the field (a Pi's SD card), unlike the build tree's RelWithDebInfo binary.
