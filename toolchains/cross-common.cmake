@@ -48,13 +48,21 @@ else()
   # (architecture-independent) headers.
   set(simdjson_DIR ${CMAKE_CURRENT_LIST_DIR}/cmake/simdjson CACHE PATH "simdjson for the target" FORCE)
   set(yaml-cpp_DIR ${CMAKE_CURRENT_LIST_DIR}/cmake/yaml-cpp CACHE PATH "yaml-cpp for the target" FORCE)
-  set(_outpost_qemu_prefix /usr/${OUTPOST_TRIPLET})
+  # No -L for qemu: the multiarch libc6:<arch> puts the target's loader at its real path
+  # (/lib/ld-linux-aarch64.so.1) and the libraries in /lib/<triplet>, where it finds them.
+  # `-L /usr/<triplet>` would pair the cross toolchain's older ld.so (libc6-<arch>-cross,
+  # 2.36-8cross1) with the multiarch libc.so.6 (2.36-9+deb12uN): a loader and libc from
+  # different builds, and the first pthread_create spins forever.
+  set(_outpost_qemu_prefix "")
 endif()
 
 # Test binaries (and anything CMake runs at build time) run under user-mode qemu with the
 # target's loader and libraries (-L: qemu looks up absolute paths there first).
 if(CMAKE_SYSTEM_PROCESSOR STREQUAL "aarch64")
-  set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;${_outpost_qemu_prefix})
+  set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)
 else()
-  set(CMAKE_CROSSCOMPILING_EMULATOR qemu-arm;-L;${_outpost_qemu_prefix})
+  set(CMAKE_CROSSCOMPILING_EMULATOR qemu-arm)
+endif()
+if(_outpost_qemu_prefix)
+  list(APPEND CMAKE_CROSSCOMPILING_EMULATOR -L ${_outpost_qemu_prefix})
 endif()
