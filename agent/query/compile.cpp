@@ -950,6 +950,21 @@ std::variant<std::shared_ptr<const Query>, SqlError> compile_impl(std::string_vi
       return fail(ast.having->offset, std::string("HAVING expects a boolean condition, got ") + stype_name(t));
   }
   q->agg_exprs = std::move(binder.agg_exprs_);
+  {
+    std::vector<std::string> seen;
+    for (auto& spec : q->aggs) {
+      if (!spec.arg) continue;
+      const std::string c = canon(*spec.arg);
+      const auto it = std::find(seen.begin(), seen.end(), c);
+      if (it != seen.end()) {
+        spec.arg_slot = static_cast<int>(it - seen.begin());
+        continue;
+      }
+      spec.arg_slot = static_cast<int>(seen.size());
+      seen.push_back(c);
+      q->agg_args.push_back(spec.arg);
+    }
+  }
 
   for (const auto& item : ast.items) {
     for (const auto& n : q->column_names) {

@@ -180,7 +180,7 @@ class ExecutorImpl final : public Executor {
         global_(&layout_) {
     if (opt_.allowed_lateness_ms < 0) opt_.allowed_lateness_ms = 0;
     keys_.resize(q_.keys.size());
-    args_.resize(q_.aggs.size());
+    args_.resize(q_.agg_args.size());
   }
 
   ~ExecutorImpl() override { windows_.clear(); }
@@ -285,8 +285,7 @@ class ExecutorImpl final : public Executor {
       keys_[k] = ev_.eval(*q_.keys[k], ctx);
       encode_key_value(&key_bytes_, keys_[k]);
     }
-    for (std::size_t k = 0; k < q_.aggs.size(); ++k)
-      args_[k] = q_.aggs[k].arg ? ev_.eval(*q_.aggs[k].arg, ctx) : Value();
+    for (std::size_t k = 0; k < q_.agg_args.size(); ++k) args_[k] = ev_.eval(*q_.agg_args[k], ctx);
     bool start_ok = true, end_hit = false;
     if (q_.ast.start_cond) start_ok = ev_.truth(*q_.ast.start_cond, ctx);
     if (q_.ast.end_cond) end_hit = ev_.truth(*q_.ast.end_cond, ctx);

@@ -153,6 +153,7 @@ struct AggSpec {
   const Expr* arg = nullptr;  // null for count()
   double q = 0.5;             // quantile
   SType arg_type = SType::kAny;
+  int arg_slot = -1;  // index into CompiledQuery::agg_args (aggregates over the same expression share one)
 };
 
 class CompiledQuery final : public Query {
@@ -176,6 +177,7 @@ class CompiledQuery final : public Query {
   std::vector<AggSpec> aggs;
   std::uint64_t fingerprint = 0;
   std::vector<ExprP> agg_exprs;  // owns the aggregate calls whose arguments AggSpec points to
+  std::vector<const Expr*> agg_args;  // distinct aggregate arguments, evaluated once per record
 };
 
 // ---- evaluation -----------------------------------------------------------------------------
