@@ -85,6 +85,20 @@ struct Expr;
 using ExprP = std::unique_ptr<Expr>;
 
 struct Expr {
+  Expr() = default;
+  Expr(const Expr&) = delete;
+  Expr& operator=(const Expr&) = delete;
+  // Iterative: a 100 000-term `1+1+...` chain must not overflow the stack when it is freed.
+  ~Expr() {
+    std::vector<ExprP> pending = std::move(args);
+    while (!pending.empty()) {
+      ExprP e = std::move(pending.back());
+      pending.pop_back();
+      for (auto& a : e->args) pending.push_back(std::move(a));
+      e->args.clear();
+    }
+  }
+
   ExprKind kind = ExprKind::kLiteral;
   std::size_t offset = 0;  // where it starts in the SQL text
   std::size_t end = 0;     // one past its last byte
