@@ -346,9 +346,11 @@ class ExecutorImpl final : public Executor {
   void place_fixed(const store::RecordView& r, RowSink& sink) {
     const std::int64_t ts = r.event_time_ms;
     const std::int64_t size = q_.ast.size_ms, slide = q_.ast.slide_ms;
-    const std::int64_t last = align_down(ts, slide);
-    // Windows [s, s + size) with s a multiple of slide and s <= ts < s + size.
-    std::int64_t first = sat_add(align_down(sat_sub(ts, size), slide), slide);
+    const std::int64_t off = q_.ast.offset_ms;
+    auto align = [&](std::int64_t x) { return sat_add(align_down(sat_sub(x, off), slide), off); };
+    const std::int64_t last = align(ts);
+    // Windows [s, s + size) with s = offset + k * slide and s <= ts < s + size.
+    std::int64_t first = sat_add(align(sat_sub(ts, size)), slide);
     if (first > last) first = last;
     bool any_open = false, any_revised = false;
     reemit_.clear();

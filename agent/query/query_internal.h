@@ -142,6 +142,7 @@ struct Ast {
   std::size_t ts_offset = 0;
   std::int64_t size_ms = 0;   // tumble/hop size
   std::int64_t slide_ms = 0;  // hop slide (tumble: = size)
+  std::int64_t offset_ms = 0;  // tumble/hop: windows start at offset + k * slide (0 <= offset < slide)
   std::int64_t gap_ms = 0;    // session
   std::int64_t max_length_ms = 0;  // session; 0 = none
   ExprP start_cond, end_cond;      // session

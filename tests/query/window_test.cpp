@@ -694,3 +694,19 @@ TEST_CASE("GroupByExpressionsMatchSelectExpressions") {
   CHECK(r.take() == Rows{R"({"d":"A","n":2,"spread":3})", R"({"d":"B","n":1,"spread":0})"});
   CHECK(r.sink.full.empty());
 }
+
+TEST_CASE("WindowsAlignToTheEpochPlusAnOptionalOffset") {
+  Runner t("SELECT to_unix_ms(window_start) AS ws, to_unix_ms(window_end) AS we, count() AS n "
+           "FROM tumble(readings, ts, 10s, 3s)");
+  t.feed(2000, P("a", 1));
+  t.feed(3000, P("a", 1));
+  t.feed(12999, P("a", 1));
+  t.ex->on_end(t.sink);
+  CHECK(t.take() == Rows{R"({"ws":-7000,"we":3000,"n":1})", R"({"ws":3000,"we":13000,"n":2})"});
+  Runner h("SELECT to_unix_ms(window_start) AS ws, count() AS n FROM hop(readings, ts, 5s, 10s, INTERVAL 1 SECOND)");
+  h.feed(5500, P("a", 1));
+  h.ex->on_end(h.sink);
+  CHECK(h.take() == Rows{R"({"ws":-4000,"n":1})", R"({"ws":1000,"n":1})"});
+  const SqlError e = must_fail("SELECT count() FROM tumble(readings, ts, 10s, 10s)");
+  CHECK(e.message == "bad interval: the window offset must be smaller than the window size");
+}
