@@ -479,12 +479,12 @@ class ExecutorImpl final : public Executor {
     const bool was_emitted = s.emitted;
     const bool closed = s.end <= watermark_;
     if (!closed) s.emitted = false;  // open again: emitted (with the next revision) when it closes
-    const std::int64_t new_start = s.start;
+    (void)was_emitted;
+    const std::byte* merged_state = s.state.get();
     std::sort(vec.begin(), vec.end(), [](const Session& a, const Session& b) { return a.start < b.start; });
     Session* merged = nullptr;
     for (auto& x : vec)
-      if (x.start == new_start) merged = &x;
-    (void)was_emitted;
+      if (x.state.get() == merged_state) merged = &x;
     after_session_change(map_it->first, *merged, closed || merged->sealed, sink);
   }
 
@@ -499,18 +499,20 @@ class ExecutorImpl final : public Executor {
     }
     if (q_.ast.emit == EmitMode::kOnUpdate) emit_group(s.start, s.end, key, s.state.get(), sink);
     if (s.emitted && !update_policy()) {
-      erase_session(key, s.start);
+      erase_session(key, s.start, true);
       return;
     }
     index_add(key, s);
   }
 
-  void erase_session(const std::string& key, std::int64_t start) {
+  // A session is identified by (key, start, emitted): a retained (emitted) session sealed by
+  // the end condition may share its start with a new open one.
+  void erase_session(const std::string& key, std::int64_t start, bool emitted) {
     auto it = sessions_.find(key);
     if (it == sessions_.end()) return;
     auto& vec = it->second;
     for (auto v = vec.begin(); v != vec.end(); ++v) {
-      if (v->start == start) {
+      if (v->start == start && v->emitted == emitted) {
         vec.erase(v);
         break;
       }
@@ -518,11 +520,11 @@ class ExecutorImpl final : public Executor {
     if (vec.empty()) sessions_.erase(it);
   }
 
-  Session* find_session(const std::string& key, std::int64_t start) {
+  Session* find_session(const std::string& key, std::int64_t start, bool emitted) {
     auto it = sessions_.find(key);
     if (it == sessions_.end()) return nullptr;
     for (auto& s : it->second)
-      if (s.start == start) return &s;
+      if (s.start == start && s.emitted == emitted) return &s;
     return nullptr;
   }
 
@@ -561,7 +563,7 @@ class ExecutorImpl final : public Executor {
     while (!session_close_.empty() && std::get<0>(*session_close_.begin()) <= watermark_) {
       const auto [end, key, start] = *session_close_.begin();
       session_close_.erase(session_close_.begin());
-      Session* s = find_session(key, start);
+      Session* s = find_session(key, start, false);
       if (!s) continue;
       if (q_.ast.emit == EmitMode::kAfterClose ||
           (q_.ast.emit == EmitMode::kPeriodic && AggLayout::header(s->state.get()).dirty)) {
@@ -571,14 +573,14 @@ class ExecutorImpl final : public Executor {
       if (update_policy() && !ended_ && sat_add(s->end, opt_.allowed_lateness_ms) > watermark_) {
         index_add(key, *s);
       } else {
-        erase_session(key, start);
+        erase_session(key, start, true);
       }
     }
     while (!session_purge_.empty() &&
            (ended_ || std::get<0>(*session_purge_.begin()) <= watermark_)) {
       const auto [deadline, key, start] = *session_purge_.begin();
       session_purge_.erase(session_purge_.begin());
-      erase_session(key, start);
+      erase_session(key, start, true);
     }
   }
 

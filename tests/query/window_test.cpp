@@ -710,3 +710,18 @@ TEST_CASE("WindowsAlignToTheEpochPlusAnOptionalOffset") {
   const SqlError e = must_fail("SELECT count() FROM tumble(readings, ts, 10s, 10s)");
   CHECK(e.message == "bad interval: the window offset must be smaller than the window size");
 }
+
+TEST_CASE("SealedSessionKeptForRevisionsDoesNotCollideWithANewOneAtTheSameStart") {
+  ExecutorOptions o;
+  o.late_policy = LatePolicy::kUpdate;
+  o.allowed_lateness_ms = 60000;
+  Runner r("SELECT to_unix_ms(window_start) AS ws, to_unix_ms(window_end) AS we, count() AS n "
+           "FROM session(readings, ts, 10s, 1m, temp > 50, temp > 90) GROUP BY device", o);
+  r.feed(1000, P("a", 95));  // starts and ends at once: [1s, 1.001s), kept for revisions
+  r.feed(1000, P("a", 60));  // a new session at the same start
+  r.feed(5000, P("a", 60));
+  r.feed(30000, P("b", 60));  // closes a's open session
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":1000,"we":1001,"n":1,"_revision":0})", R"({"ws":1000,"we":15000,"n":2,"_revision":0})",
+                         R"({"ws":30000,"we":40000,"n":1,"_revision":0})"});
+}
