@@ -312,7 +312,7 @@ class Binder {
         SType result = SType::kNull;
         const std::size_t first = e->has_operand ? 1 : 0;
         const std::size_t pairs_end = e->args.size() - (e->has_else ? 1 : 0);
-        for (std::size_t k = first; k + 1 < pairs_end + 1 && k < pairs_end; k += 2) {
+        for (std::size_t k = first; k + 1 < pairs_end; k += 2) {  // (WHEN, THEN) pairs
           if (!e->has_operand) {
             const SType ct = e->args[k]->type;
             if (!unknown(ct) && ct != SType::kBool) {
