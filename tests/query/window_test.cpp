@@ -725,3 +725,12 @@ TEST_CASE("SealedSessionKeptForRevisionsDoesNotCollideWithANewOneAtTheSameStart"
   CHECK(r.take() == Rows{R"({"ws":1000,"we":1001,"n":1,"_revision":0})", R"({"ws":1000,"we":15000,"n":2,"_revision":0})",
                          R"({"ws":30000,"we":40000,"n":1,"_revision":0})"});
 }
+
+TEST_CASE("TimestampAggregatesAreRfc3339") {
+  Runner r("SELECT device, min(_tp_time) AS first_seen, max(ts) AS last_ts, latest(_seq) AS last_seq "
+           "FROM tumble(readings, ts, 1h) GROUP BY device");
+  r.feed(1714564800000, R"({"device":"a","ts":"2024-05-01T12:00:00Z"})");
+  r.feed(1714564801500, R"({"device":"a","ts":1714564801.5})");
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == Rows{R"({"device":"a","first_seen":"2024-05-01T12:00:00.000Z","last_ts":"2024-05-01T12:00:01.500Z","last_seq":2})"});
+}
