@@ -258,7 +258,7 @@ namespace {
 constexpr std::uint8_t kQuantileVersion = 1;
 constexpr double kMinAlpha = 1e-6;
 constexpr double kMaxAlpha = 0.5;
-constexpr std::uint32_t kMaxMaxBuckets = 1u << 20;
+constexpr std::uint32_t kMaxMaxBuckets = 1u << 16;
 constexpr std::size_t kSmall = 3;          // buckets kept inline before the first big store
 constexpr std::size_t kSparseMax = 32;     // sparse entries per sign before going dense...
 constexpr std::size_t kSparseHardMax = 256;  // ...if dense is not much bigger; always past this
@@ -379,8 +379,12 @@ struct Bins {
     insert_sparse(key, c);
     if (!is_dense && sparse.size() > kSparseMax) {
       std::size_t range = static_cast<std::size_t>(sparse.back().key - sparse.front().key) + 1;
-      // Dense costs 8 bytes per key of the range, sparse 8 per entry but O(n) inserts.
-      if (range <= 4 * sparse.size() || sparse.size() > kSparseHardMax) to_dense();
+      // Dense costs 8 bytes per key of the range, sparse 8 per entry but O(n) inserts. Memory
+      // stays proportional to the entries (at most 64x), so decode() cannot be made to allocate
+      // far more than the bytes it was given.
+      if (range <= 4 * sparse.size() || (sparse.size() > kSparseHardMax && range <= 64 * sparse.size())) {
+        to_dense();
+      }
     }
   }
 
@@ -739,8 +743,12 @@ Status QuantileSketch::decode(std::string_view* in) {
       return bad("quantile sketch", r, "max_buckets out of range");
     }
   }
+  // Counts above 2^62 cannot come from adds; refusing them keeps later adds and merges far
+  // from wrapping around.
+  constexpr std::uint64_t kMaxTotal = std::uint64_t{1} << 62;
   std::uint64_t zero = 0;
   if (!r.varint(&zero)) return bad("quantile sketch", r, "truncated zero count");
+  if (zero > kMaxTotal) return bad("quantile sketch", r, "zero count too large");
   std::int64_t key_lo = 0;
   std::int64_t key_hi = 0;
   key_bounds(mapping_for(alpha), &key_lo, &key_hi);
@@ -780,9 +788,7 @@ Status QuantileSketch::decode(std::string_view* in) {
       }
       if (!r.varint(&c)) return bad("quantile sketch", r, "truncated bucket count");
       if (c == 0) return bad("quantile sketch", r, "empty bucket");
-      if (c > std::numeric_limits<std::uint64_t>::max() - total) {
-        return bad("quantile sketch", r, "total count overflows");
-      }
+      if (c > kMaxTotal - total) return bad("quantile sketch", r, "total count too large");
       total += c;
       prev = key;
       if (!fresh.store_) fresh.store_ = std::make_unique<Store>();
