@@ -128,6 +128,9 @@ class GroupTable {
   std::size_t memory_bytes() const {
     return map_.bucket_count() * sizeof(void*) + map_.size() * (64 + layout_->typical_bytes()) + long_key_bytes_;
   }
+  void reserve(std::size_t n) {
+    if (n) map_.reserve(n);
+  }
   void swap(GroupTable& o) {
     map_.swap(o.map_);
     std::swap(long_key_bytes_, o.long_key_bytes_);
@@ -380,8 +383,13 @@ class ExecutorImpl final : public Executor {
 
   void update_window(std::int64_t start, std::int64_t end, const store::RecordView& r, RowSink& sink) {
     auto it = windows_.find(start);
-    if (it == windows_.end()) it = windows_.emplace(std::piecewise_construct, std::forward_as_tuple(start),
-                                                    std::forward_as_tuple(start, end, &layout_)).first;
+    if (it == windows_.end()) {
+      it = windows_.emplace(std::piecewise_construct, std::forward_as_tuple(start),
+                            std::forward_as_tuple(start, end, &layout_)).first;
+      // Consecutive windows usually see about the same keys: size the table once instead of
+      // rehashing it a dozen times while it fills.
+      it->second.groups.reserve(groups_hint_);
+    }
     std::byte* block = it->second.groups.get(key_bytes_);
     layout_.update(block, args_, r.event_time_ms, r.seq);
     if (q_.ast.emit == EmitMode::kOnUpdate) emit_group(start, end, key_bytes_, block, sink);
@@ -550,6 +558,7 @@ class ExecutorImpl final : public Executor {
         if (!w.emitted) {
           emit_closed(w.start, w.end, w.groups, sink);
           w.emitted = true;
+          groups_hint_ = std::min<std::size_t>(w.groups.size(), 1u << 22);
         }
         if (update_policy() && !ended_ && sat_add(w.end, opt_.allowed_lateness_ms) > watermark_) {
           ++it;
@@ -611,6 +620,7 @@ class ExecutorImpl final : public Executor {
       return;
     }
     OutputRow row;
+    row.payload.reserve(last_row_bytes_ + 16);
     row.payload.push_back('{');
     bool first = true;
     for (const auto& item : q_.ast.items) {
@@ -640,6 +650,7 @@ class ExecutorImpl final : public Executor {
       }
       row.key.push_back(']');
     }
+    last_row_bytes_ = row.payload.size();
     ++c_.rows_out;
     sink.row(std::move(row));
   }
@@ -663,6 +674,8 @@ class ExecutorImpl final : public Executor {
   std::vector<Value> keys_, args_, results_, out_keys_;
   std::string key_bytes_;
   std::vector<std::int64_t> reemit_;
+  std::size_t groups_hint_ = 0;  // groups of the last closed window (not state: only a size hint)
+  std::size_t last_row_bytes_ = 0;
 };
 
 // State layout (little-endian; README.md "State format"):
