@@ -13,6 +13,7 @@ packages=(
   # real servers and independent clients used by tests, benchmarks and the demo
   mosquitto mosquitto-clients kcat python3 python3-kafka zstd socat openssl sqlite3 procps
   prometheus  # promtool checks the /metrics format
+  systemd     # systemd-analyze security/verify check the unit (tests/deploy)
 )
 if [[ -n "${OUTPOST_EXTRA_PACKAGES:-}" ]]; then
   read -r -a extra <<<"${OUTPOST_EXTRA_PACKAGES}"

@@ -139,6 +139,9 @@ struct Daemon::Impl {
   };
   std::vector<SourceSlot> sources;
   std::vector<std::unique_ptr<QueryHost>> queries;
+  // What FROM names resolve to; replaced on reload, shared with HTTP threads running /v1/query.
+  std::shared_ptr<const StreamCatalog> stream_catalog;  // GUARDED_BY(catalog_mu)
+  mutable std::mutex catalog_mu;
   std::unique_ptr<sync::Sync> sync;
   std::unique_ptr<http::Server> http;
   SystemdNotifier notifier;
@@ -169,6 +172,7 @@ struct Daemon::Impl {
   Status open_streams();
   Status start_sources();
   void stop_sources();
+  std::shared_ptr<const StreamCatalog> catalog();
   Status start_queries();
   void stop_queries();
   Status start_sync();
@@ -245,9 +249,22 @@ void Daemon::Impl::stop_sources() {
   sources.clear();
 }
 
+std::shared_ptr<const StreamCatalog> Daemon::Impl::catalog() {
+  std::lock_guard lock(catalog_mu);
+  if (!stream_catalog) {
+    stream_catalog = std::make_shared<const StreamCatalog>(log.get(), plan.stream_schemas);
+  }
+  return stream_catalog;
+}
+
 Status Daemon::Impl::start_queries() {
+  {
+    std::lock_guard lock(catalog_mu);
+    stream_catalog.reset();  // the streams may have changed (reload)
+  }
+  auto streams_known = catalog();
   for (const auto& q : plan.queries) {
-    auto host = QueryHost::create(log.get(), q);
+    auto host = QueryHost::create(log.get(), q, streams_known->catalog());
     if (!host.is_ok()) return host.status().with_context("query " + q.name);
     Status st = host.value()->start();
     if (!st.is_ok()) return st.with_context("query " + q.name);
@@ -281,7 +298,10 @@ Status Daemon::Impl::start_http() {
   h.health = [this] { return health(); };
   h.status = [this] { return status_json(snapshot()); };
   h.streams = [this] { return streams_json(snapshot()); };
-  h.query = [this](const std::string& sql) { return run_historical_query(log.get(), sql); };
+  h.query = [this](const std::string& sql) {
+    auto streams_known = catalog();
+    return run_historical_query(log.get(), sql, streams_known->catalog());
+  };
   auto server = http::Server::start(plan.http_listen, std::move(h));
   if (!server.is_ok()) return server.status().with_context("agent.http.listen");
   http = std::move(server).value();

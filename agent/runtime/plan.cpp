@@ -3,6 +3,8 @@
 // module that runs it, and lets each module refuse what only it can judge.
 #include "agent/runtime/plan.h"
 
+#include "agent/query/config_check.h"
+
 #include <utility>
 
 namespace outpost::runtime {
@@ -212,6 +214,7 @@ Result<Plan> plan_from_config(const config::Config& c) {
     sp.decode = decode_spec_of(s);
     problems.add(s.at, decode::validate_spec(sp.decode));
     p.streams.push_back(std::move(sp));
+    p.stream_schemas.push_back(query::schema_of(s));
   }
   for (const auto& m : c.mqtt_sources) {
     p.mqtt_sources.push_back(mqtt_options_of(m));
@@ -222,12 +225,6 @@ Result<Plan> plan_from_config(const config::Config& c) {
     problems.add(s.at, ingest::validate_serial_options(p.serial_sources.back()));
   }
   for (const auto& q : c.queries) p.queries.push_back(query_plan_of(q));
-  // ---- BEGIN queries-not-in-this-build: the one place that refuses continuous queries until the
-  // query engine is hosted (agent/runtime/query_host.*). Remove this block to let them run.
-  if (!c.queries.empty()) {
-    problems.add(c.queries.front().at, "queries: continuous queries are not available in this build yet");
-  }
-  // ---- END queries-not-in-this-build
   if (c.central.enabled) p.sync = sync_settings_of(c);
   p.sync_enabled = !p.sync.mirrors.empty();
   p.health.source_silence_ms = c.health.source_silence_ms;

@@ -14,6 +14,7 @@
 #include "agent/decode/decoder.h"
 #include "agent/ingest/mqtt_source.h"
 #include "agent/ingest/serial_source.h"
+#include "agent/query/query.h"
 #include "store/log.h"
 #include "store/status.h"
 #include "sync/sync.h"
@@ -53,6 +54,7 @@ struct Plan {
   store::Options store;
   std::string http_listen = "127.0.0.1:8470";  // empty = no HTTP server
   std::vector<StreamPlan> streams;
+  std::vector<query::StreamSchema> stream_schemas;  // what queries see of the declared streams
   std::vector<ingest::MqttSourceOptions> mqtt_sources;
   std::vector<ingest::SerialSourceOptions> serial_sources;
   std::vector<QueryPlan> queries;

@@ -143,15 +143,32 @@ streams:
   CHECK(plan.status().message() == "gw.yaml:4:5: stream 'quoted': the csv delimiter cannot be a quote or a line break");
 }
 
-TEST_CASE("continuous queries are refused at the first query until the engine is in the build") {
+TEST_CASE("queries map onto query plans with the config's defaults, and queries see the declared fields") {
   auto plan = runtime::plan_from_config(load(R"(agent: {data_dir: /tmp/x}
-streams: [{name: s}]
+streams:
+  - name: s
+    fields: [{name: temp, type: double}]
+    time: {field: ts, format: unix_ms}
 queries:
   - name: q
-    sql: SELECT 1 FROM s
+    sql: SELECT temp FROM s
+    start: earliest
+    late_policy: update
+    allowed_lateness: 30s
 )"));
-  REQUIRE_FALSE(plan.is_ok());
-  CHECK(plan.status().message() == "gw.yaml:4:5: queries: continuous queries are not available in this build yet");
+  REQUIRE(plan.is_ok());
+  REQUIRE(plan.value().queries.size() == 1);
+  const auto& q = plan.value().queries[0];
+  CHECK(q.name == "q");
+  CHECK(q.result_stream == "q");
+  CHECK(q.start_earliest);
+  CHECK(q.late_update);
+  CHECK(q.allowed_lateness_ms == 30000);
+  REQUIRE(plan.value().stream_schemas.size() == 1);
+  CHECK(plan.value().stream_schemas[0].time_field == "ts");
+  REQUIRE(plan.value().stream_schemas[0].fields.size() == 1);
+  CHECK(plan.value().stream_schemas[0].fields[0].name == "temp");
+  CHECK(plan.value().stream_schemas[0].fields[0].type == query::ColumnType::kDouble);
 }
 
 TEST_CASE("load_plan reports an unreadable file and keeps the file's warnings apart") {
