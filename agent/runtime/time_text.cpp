@@ -3,7 +3,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 
 namespace outpost::runtime {
 namespace {
@@ -17,6 +16,17 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int* out) {
   }
   *out = v;
   return true;
+}
+
+// Calendar arithmetic in int64, never time_t: Debian 12's armhf time_t is 32 bits, and timegm /
+// gmtime_r there fail past 2038-01-19. H. Hinnant's days_from_civil / civil_from_days.
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 bool parse_rfc3339(std::string_view s, std::int64_t* ms) {
@@ -52,14 +62,9 @@ bool parse_rfc3339(std::string_view s, std::int64_t* ms) {
     return false;  // RFC 3339 requires a zone
   }
   if (pos != s.size()) return false;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = min;
-  tm.tm_sec = sec;
-  std::int64_t secs = static_cast<std::int64_t>(timegm(&tm)) - offset_s;
+  // Like timegm, a day past the month's end (02-31) or second 60 carries into what follows.
+  std::int64_t secs = days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)) * 86400 +
+                      hour * 3600 + min * 60 + sec - offset_s;
   *ms = secs * 1000 + frac_ms;
   return true;
 }
@@ -109,12 +114,21 @@ bool parse_time_text(std::string_view text, TimeUnit unit, std::int64_t* ms) {
 std::string format_rfc3339_ms(std::int64_t ms) {
   std::int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
   int frac = static_cast<int>(ms - secs * 1000);
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
+  std::int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+  const std::int64_t rem = secs - days * 86400;
+  // civil_from_days (H. Hinnant).
+  const std::int64_t z = days + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y), m, d,
+                static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60), frac);
   return buf;
 }
 
