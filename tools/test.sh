@@ -15,6 +15,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 bash tools/install-deps.sh
+# DuckDB (npm) is the independent engine of the query differential test; without it that one
+# test reports itself skipped.
+export OUTPOST_NPM_DIR="$root/build/npm"
+bash tools/install-duckdb.sh >/dev/null || echo "=== DuckDB could not be installed: query_differential_test will be skipped ==="
 
 presets=${OUTPOST_TEST_PRESETS:-"default debug"}
 jobs=$(nproc)

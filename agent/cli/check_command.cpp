@@ -54,25 +54,17 @@ void add_check_command(CLI::App& app, int* exit_code) {
     std::vector<std::string> errors, warnings;
     for (const auto& d : loaded.diagnostics) (d.is_error() ? errors : warnings).push_back(d.to_string());
 
-    // Until the runtime builds its Plan from config::Config, it still reads the YAML itself;
-    // anything it refuses (a feature this build cannot run yet) is reported here too, so a file
-    // that checks clean is a file `outpost run` starts with.
-    bool file_unreadable = std::any_of(loaded.diagnostics.begin(), loaded.diagnostics.end(),
-                                       [](const config::Diagnostic& d) { return d.at.line == 0; });
-    auto plan = file_unreadable ? Result<runtime::Plan>(Status::invalid_argument("")) : runtime::load_plan(path);
-    if (!plan.is_ok()) {
-      std::istringstream lines(plan.status().message());
-      // One message per problem: a position config already reported is not repeated in the
-      // runtime's words.
-      std::vector<std::tuple<int, int>> reported;
-      for (const auto& e : errors) reported.push_back(position_of(e, path));
-      for (std::string line; std::getline(lines, line);) {
-        if (line.empty()) continue;
-        auto at = position_of(line, path);
-        if (std::find(reported.begin(), reported.end(), at) != reported.end() && at != std::tuple<int, int>{0, 0}) {
-          continue;
+    // A file the config module accepts is then resolved exactly as `outpost run` resolves it,
+    // so what only the modules can refuse (a decoder spec, source options, a feature this build
+    // cannot run yet) is reported here too: a file that checks clean is a file `outpost run`
+    // starts with.
+    if (loaded.ok()) {
+      auto plan = runtime::plan_from_config(*loaded.config);
+      if (!plan.is_ok()) {
+        std::istringstream lines(plan.status().message());
+        for (std::string line; std::getline(lines, line);) {
+          if (!line.empty()) errors.push_back(line);
         }
-        if (std::find(errors.begin(), errors.end(), line) == errors.end()) errors.push_back(line);
       }
     }
     std::stable_sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {

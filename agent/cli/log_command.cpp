@@ -20,18 +20,15 @@
 #include <string>
 
 #include "agent/cli/cli.h"
-#include "agent/runtime/time_text.h"
+#include "agent/decode/event_time.h"
 #include "agent/runtime/status_json.h"
 #include "store/log.h"
 
 namespace outpost::cli {
 namespace {
 
-using runtime::TimeUnit;
-using runtime::format_rfc3339_ms;
-using runtime::number_to_ms;
-using runtime::parse_time_text;
-using runtime::parse_time_unit;
+using decode::format_rfc3339_ms;
+using decode::parse_time_text;
 
 std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted.store(true); }
@@ -88,13 +85,15 @@ class FieldExtractor {
     out->assign(simdjson::minify(v));
     return true;
   }
-  bool time(const std::string& field, TimeUnit unit, std::int64_t* ms) {
+  bool time(const std::string& field, decode::TimeFormat unit, std::int64_t* ms) {
     simdjson::dom::element v;
     if (!lookup(field, &v)) return false;
     std::string_view s;
     if (!v.get(s)) return parse_time_text(s, unit, ms);
+    std::int64_t i;  // exact for integers (unix ns do not fit a double)
+    if (!v.get(i)) return decode::integer_to_ms(i, unit, ms);
     double d;
-    if (!v.get(d)) return number_to_ms(d, unit, ms);
+    if (!v.get(d)) return decode::double_to_ms(d, unit, ms);
     return false;
   }
 
@@ -108,8 +107,8 @@ class FieldExtractor {
 };
 
 int run_append(const AppendOptions& o) {
-  TimeUnit unit;
-  if (!parse_time_unit(o.time_format, &unit)) {
+  decode::TimeFormat unit;
+  if (!decode::parse_time_format(o.time_format, &unit)) {
     std::cerr << "outpost log append: --time-format '" << o.time_format
               << "' is not one of auto, unix_s, unix_ms, unix_us, unix_ns, rfc3339\n";
     return 2;
@@ -209,11 +208,11 @@ int run_cat(const CatOptions& o) {
   ro.from_seq = o.from_seq;
   ro.to_seq = o.to_seq;
   ro.follow = o.follow;
-  if (!o.since.empty() && !parse_time_text(o.since, TimeUnit::kAuto, &ro.since_ms)) {
+  if (!o.since.empty() && !parse_time_text(o.since, decode::TimeFormat::kAuto, &ro.since_ms)) {
     std::cerr << "outpost log cat: --since '" << o.since << "' is neither RFC 3339 nor unix milliseconds\n";
     return 2;
   }
-  if (!o.until.empty() && !parse_time_text(o.until, TimeUnit::kAuto, &ro.until_ms)) {
+  if (!o.until.empty() && !parse_time_text(o.until, decode::TimeFormat::kAuto, &ro.until_ms)) {
     std::cerr << "outpost log cat: --until '" << o.until << "' is neither RFC 3339 nor unix milliseconds\n";
     return 2;
   }

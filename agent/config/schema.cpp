@@ -180,7 +180,7 @@ const std::vector<Key> kTable = {
             "0 = forever."},
     {.path = "streams[].retention.size", .type = T::kSize, .def = "0", .doc = "Keep at most this much; 0 = no limit."},
     {.path = "streams[].dead_letter", .type = T::kString, .def = "<NAME.dead>",
-     .doc = "Stream receiving payloads that fail to decode, as {reason, source, origin, bytes, payload}."},
+     .doc = "Stream receiving payloads that fail to decode, as {reason, class, source, stream, offset, bytes, encoding, payload} (agent/decode/dead_letter.h)."},
     {.path = "streams[].max_payload", .type = T::kSize, .def = "1MiB", .min = 16, .max = 16 * kMiB,
      .doc = "Larger payloads are dead-lettered (truncated, with the reason)."},
 

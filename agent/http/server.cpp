@@ -17,9 +17,15 @@ std::string json_error(const std::string& message) {
   return out + "\"}";
 }
 
+constexpr std::size_t kWorkerThreads = 3;
+
 class HttplibServer final : public Server {
  public:
   HttplibServer(std::string host, Handlers handlers) : host_(std::move(host)), handlers_(std::move(handlers)) {
+    // httplib's default pool is max(8, cores - 1) threads, each with its own stack; the API
+    // serves a scraper, `outpost status` and the odd curl, so three workers are plenty (a
+    // keep-alive connection holds one for at most keep_alive_timeout).
+    server_.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
     server_.set_keep_alive_max_count(16);
     server_.set_read_timeout(5, 0);
     server_.set_write_timeout(5, 0);

@@ -43,11 +43,17 @@ class ExactSum {
 // exact order statistic at rank floor(q * (n - 1)). Negative values, zero and positive values
 // are kept apart. Memory is bounded by max_buckets per sign (default 2048): past that the
 // lowest buckets are collapsed, which only loses accuracy for the lowest quantiles (documented
-// in README.md). The bucket store is sparse (sorted index/count pairs) while small, so a group
+// in SKETCHES.md). The bucket store is sparse (sorted index/count pairs) while small, so a group
 // that saw a handful of values costs tens of bytes.
 class QuantileSketch {
  public:
   explicit QuantileSketch(double alpha = 0.01, std::uint32_t max_buckets = 2048);
+  // Out of line: Store is incomplete here. Copies are deep (hop windows copy partial states).
+  ~QuantileSketch();
+  QuantileSketch(const QuantileSketch& other);
+  QuantileSketch& operator=(const QuantileSketch& other);
+  QuantileSketch(QuantileSketch&&) noexcept;
+  QuantileSketch& operator=(QuantileSketch&&) noexcept;
   void add(double x);  // NaN is ignored (and counted by the caller); +-inf clamp to +-max
   void merge(const QuantileSketch& other);  // same alpha required (checked)
   std::uint64_t count() const;
@@ -68,10 +74,15 @@ class QuantileSketch {
 // HyperLogLog distinct counter over 64-bit hashes (the caller hashes values with XXH3_64).
 // Precision p = 14 by default: dense standard error 1.04 / sqrt(2^p) = 0.81%; exact (a sorted
 // list of hashes) below a small threshold, then sparse, then dense 2^p registers, so small
-// groups stay small. The bound and memory are documented in README.md.
+// groups stay small. The bound and memory are documented in SKETCHES.md.
 class DistinctCounter {
  public:
   explicit DistinctCounter(std::uint8_t precision = 14);
+  ~DistinctCounter();
+  DistinctCounter(const DistinctCounter& other);
+  DistinctCounter& operator=(const DistinctCounter& other);
+  DistinctCounter(DistinctCounter&&) noexcept;
+  DistinctCounter& operator=(DistinctCounter&&) noexcept;
   void add_hash(std::uint64_t hash);
   void merge(const DistinctCounter& other);
   std::uint64_t estimate() const;

@@ -15,6 +15,7 @@
 #include "agent/ingest/serial_source.h"
 #include "agent/runtime/ingest_sink.h"
 #include "agent/runtime/logging.h"
+#include "agent/runtime/memory.h"
 #include "agent/runtime/notify.h"
 #include "agent/runtime/query_host.h"
 #include "agent/runtime/status_json.h"
@@ -48,12 +49,29 @@ std::string describe_store(const store::Options& o) {
   return s.str();
 }
 
+std::string describe_decode(const decode::StreamSpec& d) {
+  std::ostringstream s;
+  s << decode::format_name(d.format) << '|' << d.key_field << '|' << d.max_payload_bytes << '|'
+    << decode::undeclared_name(d.undeclared) << '|' << d.json_max_depth;
+  for (const auto& f : d.fields) {
+    s << "|f:" << f.name << ',' << f.path << ',' << decode::field_type_name(f.type) << ',' << f.required << ','
+      << decode::time_format_name(f.time_format);
+  }
+  if (d.time) {
+    s << "|t:" << d.time->field << ',' << decode::time_format_name(d.time->format) << ','
+      << d.time->fallback_to_ingest_time;
+  }
+  s << "|csv:" << d.csv.delimiter << ',' << decode::csv_header_name(d.csv.header) << ',' << d.csv.trim_spaces;
+  for (const auto& c : d.csv.columns) s << ',' << c;
+  s << "|kv:" << d.kv.separators << ',' << d.kv.assign << ',' << d.kv.max_pairs;
+  return s.str();
+}
+
 std::string describe_streams(const std::vector<StreamPlan>& streams) {
   std::ostringstream s;
   for (const auto& st : streams) {
     s << st.name << '|' << st.dead_letter_stream << '|' << st.retention.retention_ms << '|'
-      << st.retention.retention_bytes << '|' << static_cast<int>(st.codec.format) << '|' << st.codec.key_field << '|'
-      << st.codec.time_field << '|' << static_cast<int>(st.codec.time_format) << '|' << st.codec.max_payload_bytes << ';';
+      << st.retention.retention_bytes << '|' << describe_decode(st.decode) << ';';
   }
   return s.str();
 }
@@ -64,14 +82,16 @@ std::string describe_sources(const Plan& p) {
     s << "mqtt|" << o.name << '|' << o.broker << '|' << o.client_id << '|' << static_cast<int>(o.version) << '|'
       << o.clean_session << '|' << o.keepalive_s << '|' << o.username << '|' << o.password << '|' << o.tls.ca_file
       << '|' << o.tls.cert_file << '|' << o.tls.key_file << '|' << o.max_inflight << '|' << static_cast<int>(o.ack)
-      << '|' << o.reconnect.min_ms << '|' << o.reconnect.max_ms;
+      << '|' << o.reconnect.min_ms << '|' << o.reconnect.max_ms << '|' << o.session_expiry_s << '|'
+      << o.connect_timeout_s << '|' << o.tls.enabled << '|' << o.tls.verify << '|' << o.persistence_dir;
     for (const auto& sub : o.subscriptions) s << '|' << sub.filter << ',' << sub.qos << ',' << sub.stream;
     s << ';';
   }
   for (const auto& o : p.serial_sources) {
     s << "serial|" << o.name << '|' << o.device << '|' << o.stream << '|' << o.baud << '|' << o.data_bits << '|'
       << static_cast<int>(o.parity) << '|' << o.stop_bits << '|' << static_cast<int>(o.framing) << '|' << o.delimiter
-      << '|' << o.max_line_bytes << '|' << o.frame_bytes << ';';
+      << '|' << o.max_line_bytes << '|' << o.frame_bytes << '|' << static_cast<int>(o.flow_control) << '|'
+      << o.strip_cr << '|' << o.reopen.min_ms << '|' << o.reopen.max_ms << '|' << static_cast<int>(o.ack) << ';';
   }
   return s.str();
 }
@@ -101,8 +121,11 @@ std::string describe_sync(const sync::SyncSettings& ss) {
 
 }  // namespace
 
+// Quiet time after an ingest burst before memory is given back (memory.h).
+constexpr std::int64_t kQuietReleaseMs = 30 * 1000;
+
 struct Daemon::Impl {
-  explicit Impl(PlanLoader l) : loader(std::move(l)) {}
+  Impl(Plan p, PlanLoader l) : loader(std::move(l)), plan(std::move(p)) {}
 
   PlanLoader loader;
   Plan plan;
@@ -116,6 +139,9 @@ struct Daemon::Impl {
   };
   std::vector<SourceSlot> sources;
   std::vector<std::unique_ptr<QueryHost>> queries;
+  // What FROM names resolve to; replaced on reload, shared with HTTP threads running /v1/query.
+  std::shared_ptr<const StreamCatalog> stream_catalog;  // GUARDED_BY(catalog_mu)
+  mutable std::mutex catalog_mu;
   std::unique_ptr<sync::Sync> sync;
   std::unique_ptr<http::Server> http;
   SystemdNotifier notifier;
@@ -132,6 +158,10 @@ struct Daemon::Impl {
   // from an idle one.
   std::map<store::StreamId, std::pair<std::uint64_t, std::uint64_t>> last_progress;  // id -> (last, durable)
   std::int64_t last_watchdog_ms = 0;
+  // Ingest activity, to give memory back once a burst has been quiet for kQuietReleaseMs.
+  std::uint64_t last_ingested = 0;
+  std::int64_t last_ingest_change_ms = 0;
+  bool released_since_ingest = true;
   std::int64_t last_status_ms = 0;
   std::uint64_t last_status_records = 0;
 
@@ -142,6 +172,7 @@ struct Daemon::Impl {
   Status open_streams();
   Status start_sources();
   void stop_sources();
+  std::shared_ptr<const StreamCatalog> catalog();
   Status start_queries();
   void stop_queries();
   Status start_sync();
@@ -201,12 +232,12 @@ Status Daemon::Impl::start_sources() {
     return Status::ok();
   };
   for (const auto& o : plan.mqtt_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/true);
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/true, o.broker + "/");
     auto source = std::make_unique<ingest::MqttSource>(o, sink.get(), source_logger());
     OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
   }
   for (const auto& o : plan.serial_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/false);
+    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/false, std::string());
     auto source = std::make_unique<ingest::SerialSource>(o, sink.get(), source_logger());
     OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
   }
@@ -218,9 +249,22 @@ void Daemon::Impl::stop_sources() {
   sources.clear();
 }
 
+std::shared_ptr<const StreamCatalog> Daemon::Impl::catalog() {
+  std::lock_guard lock(catalog_mu);
+  if (!stream_catalog) {
+    stream_catalog = std::make_shared<const StreamCatalog>(log.get(), plan.stream_schemas);
+  }
+  return stream_catalog;
+}
+
 Status Daemon::Impl::start_queries() {
+  {
+    std::lock_guard lock(catalog_mu);
+    stream_catalog.reset();  // the streams may have changed (reload)
+  }
+  auto streams_known = catalog();
   for (const auto& q : plan.queries) {
-    auto host = QueryHost::create(log.get(), q);
+    auto host = QueryHost::create(log.get(), q, streams_known->catalog());
     if (!host.is_ok()) return host.status().with_context("query " + q.name);
     Status st = host.value()->start();
     if (!st.is_ok()) return st.with_context("query " + q.name);
@@ -254,7 +298,10 @@ Status Daemon::Impl::start_http() {
   h.health = [this] { return health(); };
   h.status = [this] { return status_json(snapshot()); };
   h.streams = [this] { return streams_json(snapshot()); };
-  h.query = [this](const std::string& sql) { return run_historical_query(log.get(), sql); };
+  h.query = [this](const std::string& sql) {
+    auto streams_known = catalog();
+    return run_historical_query(log.get(), sql, streams_known->catalog());
+  };
   auto server = http::Server::start(plan.http_listen, std::move(h));
   if (!server.is_ok()) return server.status().with_context("agent.http.listen");
   http = std::move(server).value();
@@ -370,6 +417,24 @@ void Daemon::Impl::on_tick() {
   if (notifier.watchdog_usec() > 0 && progressing) notifier.watchdog();
   last_watchdog_ms = now;
 
+  // After a burst: what it grew (malloc'ed buffers, faulted-in ingest code) is given back once
+  // nothing has arrived for a while; the next burst faults the code back in (minor faults).
+  std::uint64_t ingested = 0;
+  for (const auto& [name, rt] : streams) {
+    ingested += rt->counters.records.load(std::memory_order_relaxed) +
+                rt->counters.dead_letters.load(std::memory_order_relaxed);
+  }
+  if (ingested != last_ingested) {
+    last_ingested = ingested;
+    last_ingest_change_ms = now;
+    released_since_ingest = false;
+  } else if (!released_since_ingest && now - last_ingest_change_ms >= kQuietReleaseMs) {
+    released_since_ingest = true;
+    const ReleaseReport released = release_startup_memory();
+    log_debug("outpost", "ingest quiet: released memory: RSS " + std::to_string(released.rss_before_kib) +
+                             " KiB -> " + std::to_string(released.rss_after_kib) + " KiB");
+  }
+
   if (now - last_status_ms >= 5000) {
     StatusSnapshot s = snapshot();
     std::uint64_t records = 0;
@@ -448,7 +513,8 @@ http::Health Daemon::Impl::health() const {
   return http::Health{r.healthy, health_json(r)};
 }
 
-Daemon::Daemon(PlanLoader loader) : impl_(std::make_unique<Impl>(std::move(loader))) {}
+Daemon::Daemon(Plan plan, PlanLoader reload)
+    : impl_(std::make_unique<Impl>(std::move(plan), std::move(reload))) {}
 Daemon::~Daemon() = default;
 
 void Daemon::request_stop() {
@@ -458,13 +524,7 @@ void Daemon::request_stop() {
 
 int Daemon::run() {
   Impl& d = *impl_;
-  auto loaded = d.loader();
-  if (!loaded.is_ok()) {
-    log_error("config", loaded.status().message());
-    return 2;
-  }
-  d.plan = std::move(loaded).value();
-
+  configure_allocator();  // before start() makes the first threads
   uv_loop_init(&d.loop);
   d.loop.data = &d;
   uv_async_init(&d.loop, &d.stop_async, [](uv_async_t* h) { uv_stop(h->loop); });
@@ -494,6 +554,11 @@ int Daemon::run() {
           << d.queries.size() << " queries, " << (d.sync ? d.plan.sync.mirrors.size() : 0) << " mirrors";
     log_info("outpost", ready.str() + (d.http ? ", http on " + d.http->address() : ""));
     d.notifier.ready(ready.str());
+    // What start-up touched (config parsing, OpenSSL's and SQLite's initialisation, recovery)
+    // is not needed while the daemon idles: give it back now (memory.h).
+    const ReleaseReport released = release_startup_memory();
+    log_debug("outpost", "released start-up memory: RSS " + std::to_string(released.rss_before_kib) + " KiB -> " +
+                             std::to_string(released.rss_after_kib) + " KiB");
 
     // Tick at half the watchdog interval (systemd's advice), at most once a second.
     std::uint64_t tick_ms = 1000;

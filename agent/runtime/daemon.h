@@ -26,8 +26,9 @@ namespace outpost::runtime {
 
 class Daemon {
  public:
-  // `loader` produces the plan at start and again on SIGHUP (reload).
-  explicit Daemon(PlanLoader loader);
+  // Runs `plan`; `reload` produces the next plan on SIGHUP (a failed reload keeps the running
+  // one).
+  Daemon(Plan plan, PlanLoader reload);
   ~Daemon();
 
   Daemon(const Daemon&) = delete;

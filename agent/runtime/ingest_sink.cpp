@@ -3,7 +3,6 @@
 #include <chrono>
 
 #include "agent/runtime/logging.h"
-#include "agent/runtime/status_json.h"
 
 namespace outpost::runtime {
 namespace {
@@ -17,15 +16,18 @@ std::int64_t wall_ms() {
 
 IngestSink::IngestSink(store::Log* log,
                        const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* streams,
-                       StoreHealth* store_health, bool mqtt)
-    : log_(log), streams_(streams), store_health_(store_health), mqtt_(mqtt) {}
+                       StoreHealth* store_health, bool mqtt, std::string origin_prefix)
+    : log_(log), streams_(streams), store_health_(store_health), mqtt_(mqtt), origin_prefix_(std::move(origin_prefix)) {}
 
-StreamCodec& IngestSink::codec_for(StreamRuntime& stream) {
-  auto it = codecs_.find(stream.plan.name);
-  if (it == codecs_.end()) {
-    it = codecs_.emplace(stream.plan.name, std::make_unique<StreamCodec>(stream.plan.codec)).first;
+decode::Decoder* IngestSink::decoder_for(StreamRuntime& stream) {
+  auto it = decoders_.find(stream.plan.name);
+  if (it != decoders_.end()) return it->second.get();
+  auto created = decode::Decoder::create(stream.plan.decode);
+  if (!created.is_ok()) {
+    log_error("decode", "stream " + stream.plan.name + ": " + created.status().message());
+    return nullptr;
   }
-  return *it->second;
+  return decoders_.emplace(stream.plan.name, std::move(created).value()).first->second.get();
 }
 
 Status IngestSink::record_append_error(StreamRuntime& stream, const Status& st) {
@@ -38,23 +40,11 @@ Status IngestSink::record_append_error(StreamRuntime& stream, const Status& st) 
   return st.with_context("stream " + stream.plan.name);
 }
 
-Status IngestSink::dead_letter(StreamRuntime& stream, const ingest::SourceMessage& m, std::string_view reason) {
-  // A dead letter keeps the original bytes (as a string; invalid UTF-8 is replaced, the byte
-  // count says how long it was), why it was rejected and where it came from.
+Status IngestSink::dead_letter(StreamRuntime& stream, const ingest::SourceMessage& m, const decode::DeadLetter& d) {
   dead_letter_buffer_.clear();
-  dead_letter_buffer_ += "{\"reason\":";
-  dead_letter_buffer_ += json_quote(reason);
-  dead_letter_buffer_ += ",\"source\":";
-  dead_letter_buffer_ += json_quote(m.source);
-  dead_letter_buffer_ += ",\"origin\":";
-  dead_letter_buffer_ += json_quote(m.origin);
-  dead_letter_buffer_ += ",\"bytes\":";
-  dead_letter_buffer_ += std::to_string(m.payload.size());
-  dead_letter_buffer_ += ",\"payload\":";
-  dead_letter_buffer_ += json_quote(m.payload.substr(0, 64 * 1024));
-  dead_letter_buffer_ += '}';
+  decode::append_dead_letter_json(&dead_letter_buffer_, d);
   store::AppendRecord rec;
-  rec.key = m.origin;
+  rec.key = m.origin;  // the topic or device: dead letters of one origin stay together centrally
   rec.payload = dead_letter_buffer_;
   auto seq = log_->append(stream.dead_letter_id, rec, store::AppendDurability::kWritten);
   if (!seq.is_ok()) return record_append_error(stream, seq.status());
@@ -72,16 +62,36 @@ Status IngestSink::deliver(const ingest::SourceMessage& m) {
   }
   StreamRuntime& stream = *it->second;
   stream.counters.bytes.fetch_add(m.payload.size(), std::memory_order_relaxed);
+  source_buffer_.assign(origin_prefix_);
+  source_buffer_.append(m.origin);
   if (m.malformed) {
     stream.counters.malformed.fetch_add(1, std::memory_order_relaxed);
-    return dead_letter(stream, m, m.malformed_reason);
+    decode::DeadLetter d;
+    d.payload = m.payload;
+    d.reason = m.malformed_reason;
+    d.source = source_buffer_;
+    d.stream = stream.plan.name;
+    d.error_class = "source";
+    return dead_letter(stream, m, d);
   }
-  DecodedRecord decoded;
-  std::string reason;
-  if (!codec_for(stream).decode(m.payload, &decoded, &reason)) {
+  decode::Decoder* decoder = decoder_for(stream);
+  if (decoder == nullptr) {
     stream.counters.decode_errors.fetch_add(1, std::memory_order_relaxed);
-    return dead_letter(stream, m, reason);
+    decode::DeadLetter d;
+    d.payload = m.payload;
+    d.reason = "the stream's decoder could not be built (see the daemon's log)";
+    d.source = source_buffer_;
+    d.stream = stream.plan.name;
+    return dead_letter(stream, m, d);
   }
+  const decode::DecodeResult result = decoder->decode(m.payload);
+  if (result.is_error()) {
+    stream.counters.decode_errors.fetch_add(1, std::memory_order_relaxed);
+    return dead_letter(stream, m, decode::dead_letter_for(result.error(), m.payload, source_buffer_, stream.plan.name));
+  }
+  // A csv header line: nothing to store, and the message is consumed (the decoder counts it).
+  if (result.is_skipped()) return Status::ok();
+  const decode::Decoded& decoded = result.decoded();
   store::AppendRecord rec;
   rec.payload = decoded.payload;
   rec.key = decoded.key;

@@ -1,5 +1,6 @@
-// The runtime's MessageSink: decode a source message and append it to its stream, or write a
-// dead-letter record naming why it did not decode. Nothing is dropped silently: every message
+// The runtime's MessageSink: decode a source message (agent/decode's Decoder for the stream's
+// StreamSpec) and append it to its stream, or write a dead-letter record (agent/decode's
+// dead_letter.h format) naming why it did not decode and where it came from. Nothing is dropped silently: every message
 // ends up as a record in its stream or in the stream's dead-letter stream, and is counted.
 //
 // Threads: one IngestSink per source, called only from that source's threads (so its decoders
@@ -11,11 +12,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "agent/decode/dead_letter.h"
+#include "agent/decode/decoder.h"
 #include "agent/ingest/source.h"
 #include "agent/runtime/plan.h"
-#include "agent/runtime/stream_codec.h"
 #include "store/log.h"
 
 namespace outpost::runtime {
@@ -52,23 +55,31 @@ class IngestSink final : public ingest::MessageSink {
   // `mqtt`: the source is MQTT, where a QoS 0 message is never acknowledged, so it need not be
   // written through before deliver() returns. Serial bytes are "consumed" on return, like an
   // acknowledgement, so serial messages always are.
+  // `origin_prefix` goes before a message's origin in a dead letter's "source": the broker
+  // URI and "/" for MQTT ("tcp://10.0.0.2:1883/plant/boiler/temp"), empty for serial (the
+  // device path is the origin).
   IngestSink(store::Log* log, const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* streams,
-             StoreHealth* store_health, bool mqtt);
+             StoreHealth* store_health, bool mqtt, std::string origin_prefix);
 
   Status deliver(const ingest::SourceMessage& message) override;
   Status make_durable() override;
 
  private:
-  Status dead_letter(StreamRuntime& stream, const ingest::SourceMessage& message, std::string_view reason);
-  StreamCodec& codec_for(StreamRuntime& stream);
+  Status dead_letter(StreamRuntime& stream, const ingest::SourceMessage& message, const decode::DeadLetter& letter);
+  // The stream's decoder for this sink's thread, made on the first message (a source that
+  // never sees a stream costs it nothing); null only if the spec is invalid, which
+  // plan_from_config already refused.
+  decode::Decoder* decoder_for(StreamRuntime& stream);
   Status record_append_error(StreamRuntime& stream, const Status& st);
 
   store::Log* const log_;
   const std::map<std::string, std::unique_ptr<StreamRuntime>, std::less<>>* const streams_;
   StoreHealth* const store_health_;
   const bool mqtt_;
-  std::map<std::string, std::unique_ptr<StreamCodec>, std::less<>> codecs_;  // one per stream, this sink's thread
+  const std::string origin_prefix_;
+  std::map<std::string, std::unique_ptr<decode::Decoder>, std::less<>> decoders_;  // per stream, this sink's thread
   std::string dead_letter_buffer_;
+  std::string source_buffer_;
 };
 
 }  // namespace outpost::runtime

@@ -1,6 +1,8 @@
-// What the daemon runs, resolved from the YAML config: every module's own settings, with
-// secrets read, paths made absolute and defaults applied. The daemon never reads YAML itself;
-// plan_from_config() (plan.cpp) is the one place that maps config onto modules.
+// What the daemon runs, resolved from the checked config: every module's own settings, with
+// secrets read (by agent/config), defaults applied and the decoders' specs built. The daemon
+// never reads YAML itself: agent/config reads and checks the file (one table of keys, every
+// problem as FILE:LINE:COL), and plan_from_config() below is the one place that maps a
+// config::Config onto modules.
 #pragma once
 
 #include <cstdint>
@@ -8,9 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "agent/config/config.h"
+#include "agent/decode/decoder.h"
 #include "agent/ingest/mqtt_source.h"
 #include "agent/ingest/serial_source.h"
-#include "agent/runtime/stream_codec.h"
+#include "agent/query/query.h"
 #include "store/log.h"
 #include "store/status.h"
 #include "sync/sync.h"
@@ -21,13 +25,13 @@ struct StreamPlan {
   std::string name;
   store::StreamOptions retention;
   std::string dead_letter_stream;  // where payloads that fail to decode go
-  StreamCodecSpec codec;           // how payloads are decoded (format, fields, key, time)
+  decode::StreamSpec decode;       // how payloads are decoded (format, fields, key, time); valid
 };
 
 struct QueryPlan {
   std::string name;
   std::string sql;
-  std::string input_stream;
+  std::string input_stream;        // empty: the query engine takes it from the SQL's FROM
   std::string result_stream;
   std::string late_stream;         // late rows under the drop policy
   bool late_update = false;        // late policy update (revised rows) instead of drop
@@ -50,6 +54,7 @@ struct Plan {
   store::Options store;
   std::string http_listen = "127.0.0.1:8470";  // empty = no HTTP server
   std::vector<StreamPlan> streams;
+  std::vector<query::StreamSchema> stream_schemas;  // what queries see of the declared streams
   std::vector<ingest::MqttSourceOptions> mqtt_sources;
   std::vector<ingest::SerialSourceOptions> serial_sources;
   std::vector<QueryPlan> queries;
@@ -58,10 +63,17 @@ struct Plan {
   HealthPlan health;
 };
 
-// Loads and validates the config file and resolves it into a Plan. On any config error returns
-// Status::invalid_argument whose message holds every diagnostic, one "FILE:LINE:COL: message"
-// per line.
+// Resolves a Config that loaded without error into a Plan. It adds the checks only the modules
+// can make (decode::validate_spec, ingest::validate_{mqtt,serial}_options, features this build
+// cannot run yet). On any problem returns Status::invalid_argument whose message holds every
+// problem, one "FILE:LINE:COL: message" per line (at the section the module refused).
+Result<Plan> plan_from_config(const config::Config& config);
+
+// config::load_config_file() then plan_from_config(): what `outpost run` starts from and what a
+// SIGHUP reload reads. On error the message holds every diagnostic (warnings included), one
+// "FILE:LINE:COL: message" per line. `warnings`, if given, receives the warnings of a file that
+// loaded (each as "FILE:LINE:COL: warning: message").
+Result<Plan> load_plan(const std::string& config_path, std::vector<std::string>* warnings = nullptr);
 using PlanLoader = std::function<Result<Plan>()>;
-Result<Plan> load_plan(const std::string& config_path);
 
 }  // namespace outpost::runtime

@@ -1,12 +1,29 @@
-// Runs the configured continuous queries inside the daemon, and historical queries for
-// /v1/query. A thin host around agent/query's runner: one thread per query, reading its input
-// stream, appending result rows to its result stream, checkpointing in the catalog.
+// Runs SQL queries (agent/query) against the local log:
+//  - QueryHost: one configured continuous query inside the daemon, on its own thread: reads
+//    its input stream from a checkpointed position (backfilling history first when asked),
+//    feeds the executor, appends result rows to the result stream and late events to the late
+//    stream, and checkpoints (SEMANTICS.md 15-17).
+//  - run_query(): one query over what is stored, optionally continuing live (`outpost query`,
+//    /v1/query).
+//
+// Exactness after a crash: a checkpoint holds the input sequence consumed, the executor's
+// state and the last result/late sequences written, and is saved only after a log flush, so
+// every row it counts is durable. Rows written after the last checkpoint are not lost or
+// doubled on restart: the executor is deterministic, so replaying the input from the
+// checkpoint regenerates exactly those rows, and the host skips as many as the result stream
+// already holds past the checkpoint.
+//
+// Threads: QueryHost owns one thread; metrics() may be called from any thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
+#include "agent/query/query.h"
 #include "agent/runtime/plan.h"
 #include "store/log.h"
 #include "store/status.h"
@@ -31,16 +48,58 @@ struct QueryMetrics {
   std::string last_error;
 };
 
+// FROM resolution for queries: the declared streams with their fields, and any other stream the
+// log holds (query results, dead letters) with no declared fields (members typed by value).
+// Thread-safe: the query threads and the HTTP thread compile against one catalog.
+class StreamCatalog {
+ public:
+  StreamCatalog(store::Log* log, std::vector<query::StreamSchema> declared);
+  query::Catalog catalog() const;  // valid while this object lives
+
+ private:
+  store::Log* log_;
+  std::vector<query::StreamSchema> declared_;
+  mutable std::mutex mu_;
+  // Schemas handed out for undeclared streams; kept (and never moved) so pointers stay valid.
+  mutable std::vector<std::unique_ptr<query::StreamSchema>> undeclared_;  // GUARDED_BY(mu_)
+};
+
 class QueryHost {
  public:
-  static Result<std::unique_ptr<QueryHost>> create(store::Log* log, const QueryPlan& plan);
+  static Result<std::unique_ptr<QueryHost>> create(store::Log* log, const QueryPlan& plan,
+                                                   const query::Catalog& catalog);
   virtual ~QueryHost() = default;
   virtual Status start() = 0;
   virtual void stop() = 0;  // checkpoints, then joins the thread
   virtual QueryMetrics metrics() const = 0;
 };
 
-// A bounded query over what is stored (`SELECT ... FROM table(stream) ...`); rows as a JSON array.
-Result<std::string> run_historical_query(store::Log* log, const std::string& sql);
+struct QueryRunOptions {
+  bool follow = false;      // after what is stored, go on with records as they become durable
+  std::uint64_t max_rows = 0;  // stop after this many rows (0 = no limit)
+  std::function<bool()> cancelled;  // polled between records; may be empty
+};
+
+struct QueryRunStats {
+  std::uint64_t records_read = 0;
+  std::uint64_t rows = 0;
+  std::uint64_t late_events = 0;
+  std::uint64_t eval_errors = 0;
+  std::uint64_t damaged_blocks = 0;  // skipped while reading (corruption)
+  bool truncated = false;            // max_rows reached
+};
+
+// Compiles `sql` and runs it over the stored input (all of it: from the oldest kept record),
+// then closes every open window (unless following). Errors: an SQL error (message with line
+// and column) as invalid_argument; a missing stream as not_found.
+Status run_query(store::Log* log, const std::string& sql, const query::Catalog& catalog,
+                 const QueryRunOptions& options, std::vector<std::string>* columns,
+                 const std::function<void(const query::OutputRow&)>& on_row,
+                 QueryRunStats* stats = nullptr);
+
+// For /v1/query: {"columns":[...],"rows":[{...},...],"truncated":false,"records_read":N}.
+Result<std::string> run_historical_query(store::Log* log, const std::string& sql,
+                                         const query::Catalog& catalog,
+                                         std::uint64_t max_rows = 10000);
 
 }  // namespace outpost::runtime

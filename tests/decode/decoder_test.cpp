@@ -146,6 +146,27 @@ TEST_CASE("json: nested paths walk objects and arrays") {
   CHECK(reason_of(*d, R"({"values":[1],"a":{"b":"flat"},"meta":{"t":1}})") == "field 'deep' (a.b.c) is missing");
 }
 
+// The daemon declares json fields the way the config writes them: the name is the dotted path
+// (plan_from_config sets path = name), also for a plain top-level name. (Carried over from the
+// runtime's former codec tests.)
+TEST_CASE("json: fields declared with path = name read top-level and nested members alike") {
+  StreamSpec s;
+  s.fields = {field("temp", FieldType::kDouble, true, "temp"), field("meta.site", FieldType::kString, true, "meta.site"),
+              field("at", FieldType::kTimestamp, false, "at")};
+  s.key_field = "meta.id";
+  s.time = TimeSpec{"meta.t", TimeFormat::kAuto, false};
+  auto d = make(s);
+  const std::string p = R"({"temp":21,"meta":{"site":"north","id":42,"t":"2023-11-15T00:13:20+02:00"},"at":1700000000})";
+  DecodeResult r = d->decode(p);
+  REQUIRE_MESSAGE(r.is_decoded(), (r.is_error() ? r.error().reason : std::string()));
+  CHECK(r.decoded().payload == p);  // stored as received
+  CHECK(*r.decoded().key == "42");
+  CHECK(r.decoded().event_time_ms == 1700000000000);
+  CHECK(reason_of(*d, R"({"temp":"abc","meta":{"site":"n","t":1}})") == "field 'temp': expected double, got string \"abc\"");
+  CHECK(reason_of(*d, R"({"temp":1,"meta":{"t":1}})") == "field 'meta.site' is missing");
+  CHECK(reason_of(*d, R"({"temp":1,"meta":{"site":"n"}})") == "event-time field 'meta.t' is missing");
+}
+
 TEST_CASE("json: key is any scalar rendered as text; missing or null means no key") {
   StreamSpec s;
   s.key_field = "k";
@@ -169,11 +190,7 @@ TEST_CASE("json: key is any scalar rendered as text; missing or null means no ke
 TEST_CASE("json: event time in every format") {
   auto time_of = [](TimeFormat f, const std::string& value) -> std::optional<std::int64_t> {
     StreamSpec s;
-    // emplace, not assignment from a temporary: GCC 12 -O2 warns maybe-uninitialized on the
-    // optional's move-assign (a false positive that -Werror turns into a failed CI build).
-    s.time.emplace();
-    s.time->field = "t";
-    s.time->format = f;
+    s.time = TimeSpec{"t", f, false};
     auto d = make(s);
     DecodeResult r = d->decode("{\"t\":" + value + "}");
     if (!r.is_decoded()) return std::nullopt;

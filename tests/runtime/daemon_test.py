@@ -196,8 +196,12 @@ def main():
         wait_until("500 readings in the log", 30, lambda: log_count(f"{tmp}/data", "readings") >= 500)
         check(log_count(f"{tmp}/data", "readings") == 500, "every QoS 1 reading is in the log exactly once")
         dead = wait_until("2 dead letters", 20, lambda: len(log_payloads(f"{tmp}/data", "readings.dead")) == 2 and log_payloads(f"{tmp}/data", "readings.dead"))
-        check(bool(dead) and all("invalid JSON" in d["reason"] and d["origin"] == "plant/boiler/temp" for d in dead),
+        # agent/decode's dead-letter record: reason, class, where from (broker URI + topic), the bytes.
+        check(bool(dead) and all("invalid JSON" in d["reason"] and d["class"] == "syntax" and d["stream"] == "readings"
+                                 and d["source"] == f"tcp://127.0.0.1:{broker.port}/plant/boiler/temp" for d in dead),
               f"garbage is kept in the dead-letter stream with reason and topic: {dead}")
+        check(bool(dead) and sorted(d["payload"] for d in dead) == sorted(["{not json", "\xff\xfe garbage"]),
+              f"a dead letter keeps the original payload: {dead}")
         check(wait_until("central to have all 500", 60, lambda: central_seqs(kafka, "it.readings") == set(range(1, 501))) is not None,
               "central received every reading (kcat)")
 

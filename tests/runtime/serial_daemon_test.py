@@ -2,6 +2,7 @@
 """`outpost run` with a serial source on a pseudo-terminal pair made by socat: lines become
 records, garbage and over-long lines become dead letters with reasons, and the device being
 removed and recreated (a USB unplug) is survived without losing later lines."""
+import base64
 import json
 import os
 import shutil
@@ -69,7 +70,11 @@ streams:
         got = wait_until("15 readings", 30, lambda: len(payloads(tmp + "/data", "flow")) >= 15 and payloads(tmp + "/data", "flow"))
         check(bool(got) and [p["flow"] for p in got] == list(range(15)), "serial lines (\\r\\n and \\n) become records in order")
         dead = wait_until("2 dead letters", 30, lambda: len(payloads(tmp + "/data", "flow.dead")) >= 2 and payloads(tmp + "/data", "flow.dead"))
-        check(bool(dead) and any("invalid JSON" in d["reason"] for d in dead), f"garbage dead-lettered with its reason: {dead}")
+        # Binary garbage is not UTF-8: the dead letter says where, and keeps every byte (base64).
+        check(bool(dead) and any(d["reason"] == "payload is not valid UTF-8 at byte 1" and d["encoding"] == "base64"
+                                 and base64.b64decode(d["payload"]) == b"\x00\xffbinary noise"
+                                 and d["source"].endswith("/ttyOUT") for d in dead),
+              f"garbage dead-lettered with its reason, device and bytes: {dead}")
         check(bool(dead) and any("64" in d["reason"] or "long" in d["reason"] for d in dead), "an over-long line is dead-lettered, naming the limit")
 
         # Unplug: the device disappears; plug back in under the same path.

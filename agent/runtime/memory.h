@@ -1,0 +1,38 @@
+// Keeping the idle daemon small (issue 3: < 10 MiB RSS at idle on a 1 GB board).
+//
+// What an idle `outpost run` holds is mostly clean pages of shared libraries and of the binary
+// that only start-up touched: yaml-cpp and the config table, CLI11, OpenSSL's initialisation
+// (run by a library constructor even without TLS), SQLite opening the catalog, recovery. They
+// stay mapped (and counted in RSS) although nothing runs them again. The process's own memory
+// (heap, stacks, malloc arenas) is about 1 MiB of it.
+//
+// Threads: configure_allocator() must run first thing in main/run, before other threads start;
+// release_startup_memory() may run on any thread (the loop thread calls it once the daemon is
+// ready, and again after an ingest burst has gone quiet).
+#pragma once
+
+#include <cstddef>
+
+namespace outpost::runtime {
+
+// glibc malloc: at most two arenas (one per thread that allocates otherwise; each keeps its own
+// free pages). Call before any thread starts.
+void configure_allocator();
+
+struct ReleaseReport {
+  std::size_t mappings = 0;      // clean file-backed mappings whose pages were unmapped
+  std::size_t rss_before_kib = 0;
+  std::size_t rss_after_kib = 0;
+};
+
+// Gives back what start-up (or a burst) left resident and will not need soon:
+//  - free heap pages (malloc_trim(0));
+//  - the pages of clean, read-only, file-backed mappings (code and constants of the binary and
+//    its libraries): they are dropped from this process's page tables with MADV_DONTNEED and
+//    come back from the page cache, unchanged, on the next use (a minor fault, no I/O while the
+//    file stays cached). A mapping holding any copied-on-write page (relocations, RELRO) or
+//    that is writable is never touched, so nothing this process wrote is lost.
+// Never fails; reads /proc/self/smaps. Not for hot paths (a few milliseconds).
+ReleaseReport release_startup_memory();
+
+}  // namespace outpost::runtime
