@@ -165,16 +165,20 @@ def main():
     for r in pick(res, "flash_wear"):
         if "error" in r:
             continue
-        sizes.append(f"flash_wear: {r['messages']:,} MQTT QoS 1 messages")
+        rate = r.get("publish_rate", "burst")
+        how = "as fast as published" if rate == "burst" else f"{rate:g} msgs/s"
+        flush = r.get("flush_interval", "200ms (default)")
+        w = f"flash wear ({r['messages']:,} QoS 1 msgs, {how}, group commit {flush})"
+        sizes.append(f"flash_wear: {r['messages']:,} MQTT QoS 1 messages, {how}, group commit {flush}")
         net = r.get("net_write_bytes", r["write_bytes"])
-        t.add("flash wear: bytes written to disk (write_bytes - cancelled) per compressed byte stored", net,
+        t.add(f"{w}: bytes written to disk (write_bytes - cancelled) per compressed byte stored", net,
               r["stored_bytes"], r["written_per_stored_byte"], "<= 1.2", r["written_per_stored_byte"] <= 1.2)
-        t.add("flash wear: bytes written to disk per payload byte ingested", net, r["payload_bytes"],
+        t.add(f"{w}: bytes written to disk per payload byte ingested", net, r["payload_bytes"],
               r["written_per_ingested_byte"])
         if "cancelled_write_bytes" in r:
-            t.add("flash wear: gross write_bytes (incl. intake journals deleted before writeback) per stored byte",
+            t.add(f"{w}: gross write_bytes (incl. intake journals deleted before writeback) per stored byte",
                   r["write_bytes"], r["stored_bytes"], r["gross_written_per_stored_byte"])
-        t.add(f"flash wear: fsync+fdatasync per second ({r['fsyncs']:,} calls, {r['records_per_fsync']} records each)",
+        t.add(f"{w}: fsync+fdatasync per second ({r['fsyncs']:,} calls, {r['records_per_fsync']} records each)",
               r["fsyncs_per_s"])
 
     # Nexmark.

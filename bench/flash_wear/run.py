@@ -19,6 +19,7 @@ The rate of this run is not a throughput figure (strace is attached): see bench/
 
   python3 bench/flash_wear/run.py --outpost build/default/agent/outpost [--messages 200000]
       [--rate 0]  (messages/s the publisher is paced to; 0 = as fast as it can)
+      [--flush-interval 5s]  (storage.flush.interval; default the daemon's 200ms)
 Every process it starts is killed by PID at the end. Not a test: never in ctest.
 """
 import argparse
@@ -96,6 +97,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--outpost", default="build/default/agent/outpost")
     ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="messages/s to pace the publisher to (a sensor trickle); 0 = as fast as it can")
+    ap.add_argument("--flush-interval", default=None, help="storage.flush.interval for the daemon (default: its own)")
     a = ap.parse_args()
     outpost = os.path.abspath(a.outpost)
     n = a.messages
@@ -126,6 +130,7 @@ def main():
         wait_until(20, lambda: socket.create_connection(("127.0.0.1", port), 1).close() or True, "mosquitto")
         data = os.path.join(tmp, "data")
         config = os.path.join(tmp, "outpost.yaml")
+        storage = f"storage: {{flush: {{interval: {a.flush_interval}}}}}\n" if a.flush_interval else ""
         with open(config, "w") as f:
             f.write(f"""agent: {{id: wear, data_dir: {data}, http: {{listen: "127.0.0.1:{http_port}"}}}}
 sources:
@@ -135,7 +140,7 @@ sources:
     client_id: outpost-wear
     max_inflight: 1000
     subscriptions: [{{topic: "bench/#", qos: 1, stream: readings}}]
-streams:
+{storage}streams:
   - name: readings
     format: json
     key_field: device
@@ -162,13 +167,26 @@ streams:
         s0 = stream(http_port) or {"stored_bytes": 0, "raw_bytes": 0}
         w0 = io_write_bytes(pid)
         t0 = time.monotonic()
-        # In chunks: one `mosquitto_pub -l` given 200,000 lines at once ends (and drops what it
-        # had queued) long before the broker has them all; 10,000 at a time it delivers all.
         with open(feed, "rb") as f:
             lines = f.readlines()
-        for i in range(0, len(lines), 10_000):
-            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                            "-t", "bench/readings", "-l"], input=b"".join(lines[i:i + 10_000]), check=True)
+        pub = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", "bench/readings", "-l"]
+        if a.rate > 0:
+            # Paced: one publisher fed line by line at the given rate.
+            p = subprocess.Popen(pub, stdin=subprocess.PIPE)
+            procs.append(p)
+            for i, line in enumerate(lines):
+                delay = t0 + i / a.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                p.stdin.write(line)
+                p.stdin.flush()
+            p.stdin.close()
+            p.wait(timeout=60)
+        else:
+            # In chunks: one `mosquitto_pub -l` given 200,000 lines at once ends (and drops what
+            # it had queued) long before the broker has them all; 10,000 at a time it delivers all.
+            for i in range(0, len(lines), 10_000):
+                subprocess.run(pub, input=b"".join(lines[i:i + 10_000]), check=True)
         # Until all N are durable, or nothing new arrived for 20 s (the publisher or the broker
         # lost some: reported as `lost`, not a hang).
         last, last_change = -1, time.monotonic()
@@ -194,6 +212,7 @@ streams:
         net = written - cancelled
         print(json.dumps({
             "bench": "flash_wear", "messages": n, "qos": 1, "durable": s1["durable_seq"], "lost": n - s1["durable_seq"], "storage_fsync": "always (default)",
+            "publish_rate": a.rate or "burst", "flush_interval": a.flush_interval or "200ms (default)",
             "payload_bytes": payload_bytes, "log_raw_bytes": s1["raw_bytes"] - s0["raw_bytes"],
             "stored_bytes": stored, "write_bytes": written, "cancelled_write_bytes": cancelled,
             "net_write_bytes": net,
