@@ -202,6 +202,12 @@ void AggLayout::update(std::byte* b, const std::vector<Value>& args, std::int64_
       case AggKind::kMax: {
         auto& x = at<ValueSlot>(b, s.offset);
         if (v.type == VType::kDouble && std::isnan(v.d)) break;
+        if (v.type == VType::kDouble && x.v.type == VType::kDouble) {
+          // The common case without the generic comparison and Value copy (same order: both
+          // are non-NaN doubles here).
+          if (s.kind == AggKind::kMin ? v.d < x.v.d : v.d > x.v.d) x.v.d = v.d;
+          break;
+        }
         const int c = x.v.is_null() ? 0 : compare_values(v, x.v);
         if (x.v.is_null() || (s.kind == AggKind::kMin ? c < 0 : c > 0)) x.v = v;
         break;
