@@ -2,6 +2,7 @@
 // per-event watermark, late policies, emit policies and deterministic state snapshots.
 // Semantics: SEMANTICS.md rules 1-17 and agent/query/README.md.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>
@@ -151,10 +152,33 @@ class GroupTable {
   std::size_t size() const { return entries_.size(); }
   // Groups in key order: output and state bytes must not depend on hash-table order.
   std::vector<std::pair<const std::string*, std::byte*>> sorted() const {
+    // Sorted by the keys' first 16 bytes as two big-endian words (zero padded) kept beside
+    // each pointer, so most comparisons touch no key: equal prefixes of keys up to 16 bytes
+    // order by length (a proper prefix first), longer ones fall back to the full comparison.
+    struct Item {
+      std::uint64_t hi, lo;
+      const Entry* e;
+    };
+    std::vector<Item> items;
+    items.reserve(entries_.size());
+    for (const auto& e : entries_) {
+      unsigned char buf[16] = {};
+      std::memcpy(buf, e.key.data(), std::min<std::size_t>(16, e.key.size()));
+      std::uint64_t hi = 0, lo = 0;
+      for (int k = 0; k < 8; ++k) hi = (hi << 8) | buf[k];
+      for (int k = 8; k < 16; ++k) lo = (lo << 8) | buf[k];
+      items.push_back(Item{hi, lo, &e});
+    }
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+      if (a.hi != b.hi) return a.hi < b.hi;
+      if (a.lo != b.lo) return a.lo < b.lo;
+      const std::size_t na = a.e->key.size(), nb = b.e->key.size();
+      if (na <= 16 && nb <= 16) return na < nb;
+      return a.e->key < b.e->key;
+    });
     std::vector<std::pair<const std::string*, std::byte*>> v;
-    v.reserve(entries_.size());
-    for (const auto& e : entries_) v.emplace_back(&e.key, e.block);
-    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
+    v.reserve(items.size());
+    for (const Item& it : items) v.emplace_back(&it.e->key, it.e->block);
     return v;
   }
   // Approximate: slots, entries, keys that do not fit inline, typical group blocks.
