@@ -109,6 +109,17 @@ AggLayout::AggLayout(const std::vector<AggSpec>& specs) {
 
 std::byte* AggLayout::make() const {
   auto* b = static_cast<std::byte*>(::operator new(block_bytes_));
+  construct(b);
+  return b;
+}
+
+void AggLayout::free(std::byte* b) const {
+  if (!b) return;
+  destroy(b);
+  ::operator delete(b);
+}
+
+void AggLayout::construct(std::byte* b) const {
   new (b) GroupHeader();
   for (const auto& s : slots_) {
     std::byte* p = b + s.offset;
@@ -127,11 +138,9 @@ std::byte* AggLayout::make() const {
       case AggKind::kStddevPop: new (p) StddevSlot(); break;
     }
   }
-  return b;
 }
 
-void AggLayout::free(std::byte* b) const {
-  if (!b) return;
+void AggLayout::destroy(std::byte* b) const {
   for (const auto& s : slots_) {
     switch (s.kind) {
       case AggKind::kCount:
@@ -148,7 +157,6 @@ void AggLayout::free(std::byte* b) const {
       case AggKind::kStddevPop: at<StddevSlot>(b, s.offset).~StddevSlot(); break;
     }
   }
-  ::operator delete(b);
 }
 
 void AggLayout::update(std::byte* b, const std::vector<Value>& args, std::int64_t time_ms,
@@ -194,6 +202,12 @@ void AggLayout::update(std::byte* b, const std::vector<Value>& args, std::int64_
       case AggKind::kMax: {
         auto& x = at<ValueSlot>(b, s.offset);
         if (v.type == VType::kDouble && std::isnan(v.d)) break;
+        if (v.type == VType::kDouble && x.v.type == VType::kDouble) {
+          // The common case without the generic comparison and Value copy (same order: both
+          // are non-NaN doubles here).
+          if (s.kind == AggKind::kMin ? v.d < x.v.d : v.d > x.v.d) x.v.d = v.d;
+          break;
+        }
         const int c = x.v.is_null() ? 0 : compare_values(v, x.v);
         if (x.v.is_null() || (s.kind == AggKind::kMin ? c < 0 : c > 0)) x.v = v;
         break;

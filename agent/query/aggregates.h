@@ -28,6 +28,10 @@ class AggLayout {
   // Allocates and constructs a block; free() destroys and releases it.
   std::byte* make() const;
   void free(std::byte* block) const;
+  // In-place variants for blocks in caller-owned memory (block_bytes(), 8-byte aligned): the
+  // group tables keep their blocks in arenas instead of one heap allocation per group.
+  void construct(std::byte* block) const;
+  void destroy(std::byte* block) const;
 
   static GroupHeader& header(std::byte* b) { return *reinterpret_cast<GroupHeader*>(b); }
   static const GroupHeader& header(const std::byte* b) { return *reinterpret_cast<const GroupHeader*>(b); }

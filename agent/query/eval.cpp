@@ -234,7 +234,9 @@ bool decode_value(std::string_view* in, Value* v) {
 namespace {
 
 void put_be64(std::string* out, std::uint64_t x) {
-  for (int k = 7; k >= 0; --k) out->push_back(static_cast<char>((x >> (8 * k)) & 0xff));
+  char b[8];
+  for (int k = 0; k < 8; ++k) b[k] = static_cast<char>((x >> (8 * (7 - k))) & 0xff);
+  out->append(b, 8);
 }
 
 bool get_be64(std::string_view* in, std::uint64_t* x) {
@@ -266,14 +268,20 @@ void encode_key_value(std::string* out, const Value& v) {
       put_be64(out, (bits & kSignBit) ? ~bits : bits ^ kSignBit);
       return;
     }
-    case VType::kString:
-      for (char c : v.s) {
-        out->push_back(c);
-        if (c == '\0') out->push_back('\xff');
+    case VType::kString: {
+      // Runs without a 0 byte are appended whole (GROUP BY keys are encoded once per record).
+      std::string_view rest = v.s;
+      for (;;) {
+        const std::size_t z = rest.find('\0');
+        if (z == std::string_view::npos) break;
+        out->append(rest.data(), z + 1);
+        out->push_back('\xff');
+        rest.remove_prefix(z + 1);
       }
-      out->push_back('\0');
-      out->push_back('\0');
+      out->append(rest);
+      out->append(2, '\0');
       return;
+    }
   }
 }
 

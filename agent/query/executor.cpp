@@ -2,6 +2,7 @@
 // per-event watermark, late policies, emit policies and deterministic state snapshots.
 // Semantics: SEMANTICS.md rules 1-17 and agent/query/README.md.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>
@@ -14,6 +15,8 @@
 #include "agent/decode/json_text.h"
 #include "agent/query/aggregates.h"
 #include "agent/query/query_internal.h"
+
+#include <xxhash.h>
 
 namespace outpost::query {
 namespace internal {
@@ -88,63 +91,190 @@ bool get_bytes(std::string_view* in, std::string* b) {
 }
 
 // Groups of one window (or of the whole input for table() aggregations), keyed by the encoded
-// GROUP BY values. Blocks are owned here and freed through the layout.
+// GROUP BY values. An open-addressing table (linear probing over 8-byte slots: 32 bits of the
+// hash and the entry's index) in front of a dense entry vector; the aggregate blocks live in
+// arena chunks owned by the table, so a new group costs no allocation of its own and a closed
+// window is freed a chunk at a time. Groups are never removed one by one, so no tombstones.
 class GroupTable {
  public:
   explicit GroupTable(const AggLayout* layout) : layout_(layout) {}
   GroupTable(GroupTable&& o) noexcept
-      : layout_(o.layout_), map_(std::move(o.map_)), long_key_bytes_(o.long_key_bytes_) {
-    o.map_.clear();
-    o.long_key_bytes_ = 0;
+      : layout_(o.layout_),
+        slots_(std::move(o.slots_)),
+        mask_(o.mask_),
+        entries_(std::move(o.entries_)),
+        chunks_(std::move(o.chunks_)),
+        chunk_left_(o.chunk_left_),
+        chunk_next_(o.chunk_next_),
+        chunk_bytes_(o.chunk_bytes_),
+        long_key_bytes_(o.long_key_bytes_) {
+    o.reset_fields();
   }
   GroupTable(const GroupTable&) = delete;
   GroupTable& operator=(const GroupTable&) = delete;
   GroupTable& operator=(GroupTable&&) = delete;
   ~GroupTable() { clear(); }
 
-  std::byte* get(const std::string& key) {
-    auto [it, inserted] = map_.try_emplace(key, nullptr);
-    if (inserted) {
-      it->second = layout_->make();
-      if (key.size() > 15) long_key_bytes_ += key.size() + 1;
+  std::byte* get(std::string_view key) {
+    const std::uint64_t h = XXH3_64bits(key.data(), key.size());
+    const std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
+    if (!slots_.empty()) {
+      for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+        const std::uint64_t s = slots_[i];
+        if (s == 0) break;
+        if (static_cast<std::uint32_t>(s >> 32) == tag) {
+          Entry& e = entries_[static_cast<std::uint32_t>(s) - 1];
+          if (e.key == key) return e.block;
+        }
+      }
     }
-    return it->second;
+    return insert(key, h);
+  }
+  bool contains(std::string_view key) const {
+    if (slots_.empty()) return false;
+    const std::uint64_t h = XXH3_64bits(key.data(), key.size());
+    const std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const std::uint64_t s = slots_[i];
+      if (s == 0) return false;
+      if (static_cast<std::uint32_t>(s >> 32) == tag && entries_[static_cast<std::uint32_t>(s) - 1].key == key)
+        return true;
+    }
   }
   void clear() {
-    for (auto& [k, b] : map_) layout_->free(b);
-    map_.clear();
-    long_key_bytes_ = 0;
+    for (auto& e : entries_) layout_->destroy(e.block);
+    for (std::byte* c : chunks_) ::operator delete(c);
+    std::vector<std::uint64_t>().swap(slots_);
+    std::vector<Entry>().swap(entries_);
+    std::vector<std::byte*>().swap(chunks_);
+    reset_fields();
   }
-  std::size_t size() const { return map_.size(); }
-  // Groups in key order: output and state bytes must not depend on hash-map order.
+  std::size_t size() const { return entries_.size(); }
+  // Groups in key order: output and state bytes must not depend on hash-table order.
   std::vector<std::pair<const std::string*, std::byte*>> sorted() const {
+    // Sorted by the keys' first 16 bytes as two big-endian words (zero padded) kept beside
+    // each pointer, so most comparisons touch no key: equal prefixes of keys up to 16 bytes
+    // order by length (a proper prefix first), longer ones fall back to the full comparison.
+    struct Item {
+      std::uint64_t hi, lo;
+      const Entry* e;
+    };
+    std::vector<Item> items;
+    items.reserve(entries_.size());
+    for (const auto& e : entries_) {
+      unsigned char buf[16] = {};
+      std::memcpy(buf, e.key.data(), std::min<std::size_t>(16, e.key.size()));
+      std::uint64_t hi = 0, lo = 0;
+      for (int k = 0; k < 8; ++k) hi = (hi << 8) | buf[k];
+      for (int k = 8; k < 16; ++k) lo = (lo << 8) | buf[k];
+      items.push_back(Item{hi, lo, &e});
+    }
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+      if (a.hi != b.hi) return a.hi < b.hi;
+      if (a.lo != b.lo) return a.lo < b.lo;
+      const std::size_t na = a.e->key.size(), nb = b.e->key.size();
+      if (na <= 16 && nb <= 16) return na < nb;
+      return a.e->key < b.e->key;
+    });
     std::vector<std::pair<const std::string*, std::byte*>> v;
-    v.reserve(map_.size());
-    for (const auto& [k, b] : map_) v.emplace_back(&k, b);
-    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
+    v.reserve(items.size());
+    for (const Item& it : items) v.emplace_back(&it.e->key, it.e->block);
     return v;
   }
-  // Approximate: map buckets and nodes, keys that do not fit inline, typical group blocks.
+  // Approximate: slots, entries, keys that do not fit inline, typical group blocks.
   std::size_t memory_bytes() const {
-    return map_.bucket_count() * sizeof(void*) + map_.size() * (64 + layout_->typical_bytes()) + long_key_bytes_;
+    return slots_.capacity() * sizeof(std::uint64_t) +
+           (entries_.capacity() - entries_.size()) * sizeof(Entry) +
+           entries_.size() * (sizeof(Entry) + layout_->typical_bytes()) + long_key_bytes_;
   }
   void reserve(std::size_t n) {
-    if (n) map_.reserve(n);
+    if (!n) return;
+    entries_.reserve(n);
+    std::size_t cap = 16;
+    while (cap * 3 < n * 4) cap *= 2;
+    if (cap > slots_.size()) rehash(cap);
   }
   void swap(GroupTable& o) {
-    map_.swap(o.map_);
+    std::swap(slots_, o.slots_);
+    std::swap(mask_, o.mask_);
+    std::swap(entries_, o.entries_);
+    std::swap(chunks_, o.chunks_);
+    std::swap(chunk_left_, o.chunk_left_);
+    std::swap(chunk_next_, o.chunk_next_);
+    std::swap(chunk_bytes_, o.chunk_bytes_);
     std::swap(long_key_bytes_, o.long_key_bytes_);
-  }
-  bool insert_decoded(std::string key, std::byte* block) {
-    const std::size_t n = key.size();
-    if (!map_.try_emplace(std::move(key), block).second) return false;
-    if (n > 15) long_key_bytes_ += n + 1;
-    return true;
   }
 
  private:
+  struct Entry {
+    std::string key;
+    std::byte* block;
+  };
+
+  void reset_fields() {
+    slots_.clear();
+    mask_ = 0;
+    entries_.clear();
+    chunks_.clear();
+    chunk_left_ = 0;
+    chunk_next_ = nullptr;
+    chunk_bytes_ = 0;
+    long_key_bytes_ = 0;
+  }
+
+  std::byte* new_block() {
+    const std::size_t bb = layout_->block_bytes();
+    if (chunk_left_ == 0) {
+      // Chunks double from 16 blocks up to ~1 MiB: small tables stay small, big ones allocate
+      // rarely.
+      std::size_t blocks = chunk_bytes_ ? std::min<std::size_t>(chunk_bytes_ / bb * 2, std::max<std::size_t>(16, (1u << 20) / bb)) : 16;
+      chunk_bytes_ = blocks * bb;
+      chunks_.reserve(chunks_.size() + 1);
+      chunk_next_ = static_cast<std::byte*>(::operator new(chunk_bytes_));
+      chunks_.push_back(chunk_next_);
+      chunk_left_ = blocks;
+    }
+    std::byte* b = chunk_next_;
+    chunk_next_ += bb;
+    --chunk_left_;
+    layout_->construct(b);
+    return b;
+  }
+
+  std::byte* insert(std::string_view key, std::uint64_t h) {
+    if ((entries_.size() + 1) * 4 > slots_.size() * 3) rehash(slots_.empty() ? 16 : slots_.size() * 2);
+    // Grown here, before the block is made, so a failed allocation leaks nothing.
+    if (entries_.size() == entries_.capacity()) entries_.reserve(std::max<std::size_t>(16, 2 * entries_.capacity()));
+    std::byte* b = new_block();
+    entries_.push_back(Entry{std::string(key), b});
+    if (key.size() > 15) long_key_bytes_ += key.size() + 1;
+    place(h, entries_.size());
+    return b;
+  }
+
+  void place(std::uint64_t h, std::size_t index_plus_1) {
+    std::size_t i = h & mask_;
+    while (slots_[i] != 0) i = (i + 1) & mask_;
+    slots_[i] = (h & 0xffffffff00000000ull) | static_cast<std::uint32_t>(index_plus_1);
+  }
+
+  void rehash(std::size_t cap) {
+    slots_.assign(cap, 0);
+    mask_ = cap - 1;
+    for (std::size_t k = 0; k < entries_.size(); ++k) {
+      const std::string& key = entries_[k].key;
+      place(XXH3_64bits(key.data(), key.size()), k + 1);
+    }
+  }
+
   const AggLayout* layout_;
-  std::unordered_map<std::string, std::byte*> map_;
+  std::vector<std::uint64_t> slots_;  // 0 = empty, else hash high 32 bits | (entry index + 1)
+  std::size_t mask_ = 0;
+  std::vector<Entry> entries_;
+  std::vector<std::byte*> chunks_;
+  std::size_t chunk_left_ = 0;
+  std::byte* chunk_next_ = nullptr;
+  std::size_t chunk_bytes_ = 0;
   std::size_t long_key_bytes_ = 0;
 };
 
@@ -184,6 +314,13 @@ class ExecutorImpl final : public Executor {
     if (opt_.allowed_lateness_ms < 0) opt_.allowed_lateness_ms = 0;
     keys_.resize(q_.keys.size());
     args_.resize(q_.agg_args.size());
+    // `{"name":` / `,"name":` of each output column, quoted once instead of once per row.
+    for (std::size_t i = 0; i < q_.ast.items.size(); ++i) {
+      std::string p(i == 0 ? "{" : ",");
+      decode::append_json_string(&p, q_.ast.items[i].name);
+      p.push_back(':');
+      column_prefix_.push_back(std::move(p));
+    }
   }
 
   ~ExecutorImpl() override { windows_.clear(); }
@@ -256,6 +393,20 @@ class ExecutorImpl final : public Executor {
   std::string save_state() const override;
   Status load_state(std::string_view state) override;
 
+  // One group of a state snapshot into `groups`: its aggregate state is decoded before the key
+  // is checked for a duplicate (the messages name the first problem in the bytes).
+  Status decode_group(GroupTable& groups, const std::string& key, std::string_view* in) const {
+    auto bad = [](const char* what) { return Status::corruption(std::string("query state: ") + what); };
+    if (groups.contains(key)) {
+      std::byte* tmp = layout_.make();
+      const bool ok = layout_.decode(tmp, in);
+      layout_.free(tmp);
+      return bad(ok ? "duplicate group" : "bad aggregate state");
+    }
+    if (!layout_.decode(groups.get(key), in)) return bad("bad aggregate state");
+    return Status::ok();
+  }
+
  private:
   bool update_policy() const { return opt_.late_policy == LatePolicy::kUpdate; }
 
@@ -316,15 +467,11 @@ class ExecutorImpl final : public Executor {
         p.remove_suffix(1);
       row.payload.assign(p);
     } else {
-      row.payload.push_back('{');
-      bool first = true;
-      for (const auto& item : q_.ast.items) {
-        if (!first) row.payload.push_back(',');
-        first = false;
-        decode::append_json_string(&row.payload, item.name);
-        row.payload.push_back(':');
-        append_value_json(&row.payload, ev_.eval(*item.expr, ctx));
+      for (std::size_t i = 0; i < q_.ast.items.size(); ++i) {
+        row.payload.append(column_prefix_[i]);
+        append_value_json(&row.payload, ev_.eval(*q_.ast.items[i].expr, ctx));
       }
+      if (q_.ast.items.empty()) row.payload.push_back('{');
       row.payload.push_back('}');
       if (ctx.error) {
         eval_error();
@@ -621,15 +768,11 @@ class ExecutorImpl final : public Executor {
     }
     OutputRow row;
     row.payload.reserve(last_row_bytes_ + 16);
-    row.payload.push_back('{');
-    bool first = true;
-    for (const auto& item : q_.ast.items) {
-      if (!first) row.payload.push_back(',');
-      first = false;
-      decode::append_json_string(&row.payload, item.name);
-      row.payload.push_back(':');
-      append_value_json(&row.payload, ev_.eval(*item.expr, ctx));
+    for (std::size_t i = 0; i < q_.ast.items.size(); ++i) {
+      row.payload.append(column_prefix_[i]);
+      append_value_json(&row.payload, ev_.eval(*q_.ast.items[i].expr, ctx));
     }
+    if (q_.ast.items.empty()) row.payload.push_back('{');
     const bool windowed = q_.ast.window != WindowKind::kNone;
     if (windowed && update_policy()) {
       row.payload.append(",\"_revision\":");
@@ -676,6 +819,7 @@ class ExecutorImpl final : public Executor {
   std::vector<std::int64_t> reemit_;
   std::size_t groups_hint_ = 0;  // groups of the last closed window (not state: only a size hint)
   std::size_t last_row_bytes_ = 0;
+  std::vector<std::string> column_prefix_;
 };
 
 // State layout (little-endian; README.md "State format"):
@@ -767,15 +911,7 @@ Status ExecutorImpl::load_state(std::string_view in) {
     for (std::uint64_t g = 0; g < ng; ++g) {
       std::string key;
       if (!get_bytes(&in, &key)) return bad("truncated group key");
-      std::byte* b = layout_.make();
-      if (!layout_.decode(b, &in)) {
-        layout_.free(b);
-        return bad("bad aggregate state");
-      }
-      if (!it->second.groups.insert_decoded(std::move(key), b)) {
-        layout_.free(b);
-        return bad("duplicate group");
-      }
+      if (Status st = decode_group(it->second.groups, key, &in); !st.is_ok()) return st;
     }
   }
   std::map<std::string, std::vector<Session>> sessions;
@@ -809,15 +945,7 @@ Status ExecutorImpl::load_state(std::string_view in) {
   for (std::uint64_t g = 0; g < n; ++g) {
     std::string key;
     if (!get_bytes(&in, &key)) return bad("truncated group key");
-    std::byte* b = layout_.make();
-    if (!layout_.decode(b, &in)) {
-      layout_.free(b);
-      return bad("bad aggregate state");
-    }
-    if (!global.insert_decoded(std::move(key), b)) {
-      layout_.free(b);
-      return bad("duplicate group");
-    }
+    if (Status st = decode_group(global, key, &in); !st.is_ok()) return st;
   }
   if (!in.empty()) return bad("trailing bytes");
   watermark_ = wm;
