@@ -173,6 +173,10 @@ class Mirror {
         record_bucket_(s_.max_records_per_s),
         byte_bucket_(s_.max_bytes_per_s) {
     sched_ = shared_->scheduler.add(s_.priority);
+    // Until its first look at the log a mirror counts as draining: lower-priority mirrors
+    // started at the same moment must not race ahead while its thread is still starting
+    // (seen on a loaded 2-core box). Its first fill, or going offline, settles the flag.
+    sched_->draining.store(true);
     metrics_.name = s_.name;
     metrics_.stream = s_.stream;
     metrics_.topic = s_.topic;

@@ -89,7 +89,7 @@ void add_number(ExactSum* s, const Value& v) { s->add(v.as_double()); }
 AggLayout::AggLayout(const std::vector<AggSpec>& specs) {
   std::size_t off = (sizeof(GroupHeader) + 7) & ~std::size_t{7};
   for (const auto& s : specs) {
-    slots_.push_back(Slot{s.kind, s.q, off});
+    slots_.push_back(Slot{s.kind, s.q, off, s.arg_slot});
     off += (slot_size(s.kind) + 7) & ~std::size_t{7};
   }
   block_bytes_ = off;
@@ -154,13 +154,13 @@ void AggLayout::free(std::byte* b) const {
 void AggLayout::update(std::byte* b, const std::vector<Value>& args, std::int64_t time_ms,
                        std::uint64_t seq) const {
   header(b).dirty = 1;
-  for (std::size_t k = 0; k < slots_.size(); ++k) {
-    const Slot& s = slots_[k];
-    const Value& v = args[k];
+  for (const Slot& s : slots_) {
     if (s.kind == AggKind::kCount) {
       ++at<CountSlot>(b, s.offset).n;
       continue;
     }
+    if (s.arg < 0) continue;
+    const Value& v = args[static_cast<std::size_t>(s.arg)];
     if (v.is_null()) continue;  // aggregates ignore NULL
     switch (s.kind) {
       case AggKind::kCount: break;

@@ -32,7 +32,7 @@ class AggLayout {
   static GroupHeader& header(std::byte* b) { return *reinterpret_cast<GroupHeader*>(b); }
   static const GroupHeader& header(const std::byte* b) { return *reinterpret_cast<const GroupHeader*>(b); }
 
-  // args[k] is the value of aggregate k's argument for this record (ignored for count()).
+  // args[spec.arg_slot] is the value of an aggregate's argument for this record.
   void update(std::byte* b, const std::vector<Value>& args, std::int64_t time_ms, std::uint64_t seq) const;
   void merge(std::byte* dst, const std::byte* src) const;
   void results(const std::byte* b, std::vector<Value>* out) const;
@@ -47,6 +47,7 @@ class AggLayout {
     AggKind kind;
     double q;
     std::size_t offset;
+    int arg;  // index into update()'s args, -1 for count()
   };
   std::vector<Slot> slots_;
   std::size_t block_bytes_ = 0;

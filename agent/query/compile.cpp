@@ -312,7 +312,7 @@ class Binder {
         SType result = SType::kNull;
         const std::size_t first = e->has_operand ? 1 : 0;
         const std::size_t pairs_end = e->args.size() - (e->has_else ? 1 : 0);
-        for (std::size_t k = first; k + 1 < pairs_end + 1 && k < pairs_end; k += 2) {
+        for (std::size_t k = first; k + 1 < pairs_end; k += 2) {  // (WHEN, THEN) pairs
           if (!e->has_operand) {
             const SType ct = e->args[k]->type;
             if (!unknown(ct) && ct != SType::kBool) {
@@ -836,6 +836,19 @@ void substitute_aliases(ExprP& e, const Ast& ast, const StreamSchema& schema) {
   for (auto& a : e->args) substitute_aliases(a, ast, schema);
 }
 
+// The deepest node of an expression, found without recursion: long operator chains such as
+// 1+1+...+1 parse iteratively, but binding and evaluation recurse, so depth is capped here.
+const Expr* too_deep(const Expr& root, std::size_t limit) {
+  std::vector<std::pair<const Expr*, std::size_t>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    auto [e, d] = stack.back();
+    stack.pop_back();
+    if (d > limit) return e;
+    for (const auto& a : e->args) stack.emplace_back(a.get(), d + 1);
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::variant<std::shared_ptr<const Query>, SqlError> compile_impl(std::string_view sql, const Catalog& catalog) {
@@ -851,6 +864,17 @@ std::variant<std::shared_ptr<const Query>, SqlError> compile_impl(std::string_vi
   };
   if (!parse_sql(sql, &q->ast, &err)) return fail(err.offset, err.message);
   Ast& ast = q->ast;
+  {
+    std::vector<const Expr*> roots;
+    for (const auto& item : ast.items)
+      if (item.expr) roots.push_back(item.expr.get());
+    for (const auto& g : ast.group_by) roots.push_back(g.get());
+    for (const ExprP* e : {&ast.where, &ast.having, &ast.start_cond, &ast.end_cond})
+      if (*e) roots.push_back(e->get());
+    for (const Expr* r : roots) {
+      if (const Expr* deep = too_deep(*r, 256)) return fail(deep->offset, "expression nested too deeply (more than 256 levels)");
+    }
+  }
   const StreamSchema* schema = catalog ? catalog(ast.stream) : nullptr;
   if (!schema) return fail(ast.stream_offset, "unknown stream '" + ast.stream + "'");
   q->schema = *schema;
@@ -950,6 +974,21 @@ std::variant<std::shared_ptr<const Query>, SqlError> compile_impl(std::string_vi
       return fail(ast.having->offset, std::string("HAVING expects a boolean condition, got ") + stype_name(t));
   }
   q->agg_exprs = std::move(binder.agg_exprs_);
+  {
+    std::vector<std::string> seen;
+    for (auto& spec : q->aggs) {
+      if (!spec.arg) continue;
+      const std::string c = canon(*spec.arg);
+      const auto it = std::find(seen.begin(), seen.end(), c);
+      if (it != seen.end()) {
+        spec.arg_slot = static_cast<int>(it - seen.begin());
+        continue;
+      }
+      spec.arg_slot = static_cast<int>(seen.size());
+      seen.push_back(c);
+      q->agg_args.push_back(spec.arg);
+    }
+  }
 
   for (const auto& item : ast.items) {
     for (const auto& n : q->column_names) {

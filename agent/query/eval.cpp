@@ -842,7 +842,7 @@ Value Evaluator::eval(const Expr& e, EvalContext& ctx) const {
       Value operand;
       if (e.has_operand) operand = eval(*e.args[k++], ctx);
       const std::size_t pairs_end = e.args.size() - (e.has_else ? 1 : 0);
-      for (; k + 1 < pairs_end + 1 && k < pairs_end; k += 2) {
+      for (; k + 1 < pairs_end; k += 2) {  // (WHEN, THEN) pairs
         bool hit;
         if (e.has_operand) {
           const Value w = eval(*e.args[k], ctx);

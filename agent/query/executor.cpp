@@ -128,6 +128,9 @@ class GroupTable {
   std::size_t memory_bytes() const {
     return map_.bucket_count() * sizeof(void*) + map_.size() * (64 + layout_->typical_bytes()) + long_key_bytes_;
   }
+  void reserve(std::size_t n) {
+    if (n) map_.reserve(n);
+  }
   void swap(GroupTable& o) {
     map_.swap(o.map_);
     std::swap(long_key_bytes_, o.long_key_bytes_);
@@ -180,7 +183,7 @@ class ExecutorImpl final : public Executor {
         global_(&layout_) {
     if (opt_.allowed_lateness_ms < 0) opt_.allowed_lateness_ms = 0;
     keys_.resize(q_.keys.size());
-    args_.resize(q_.aggs.size());
+    args_.resize(q_.agg_args.size());
   }
 
   ~ExecutorImpl() override { windows_.clear(); }
@@ -285,8 +288,7 @@ class ExecutorImpl final : public Executor {
       keys_[k] = ev_.eval(*q_.keys[k], ctx);
       encode_key_value(&key_bytes_, keys_[k]);
     }
-    for (std::size_t k = 0; k < q_.aggs.size(); ++k)
-      args_[k] = q_.aggs[k].arg ? ev_.eval(*q_.aggs[k].arg, ctx) : Value();
+    for (std::size_t k = 0; k < q_.agg_args.size(); ++k) args_[k] = ev_.eval(*q_.agg_args[k], ctx);
     bool start_ok = true, end_hit = false;
     if (q_.ast.start_cond) start_ok = ev_.truth(*q_.ast.start_cond, ctx);
     if (q_.ast.end_cond) end_hit = ev_.truth(*q_.ast.end_cond, ctx);
@@ -347,9 +349,11 @@ class ExecutorImpl final : public Executor {
   void place_fixed(const store::RecordView& r, RowSink& sink) {
     const std::int64_t ts = r.event_time_ms;
     const std::int64_t size = q_.ast.size_ms, slide = q_.ast.slide_ms;
-    const std::int64_t last = align_down(ts, slide);
-    // Windows [s, s + size) with s a multiple of slide and s <= ts < s + size.
-    std::int64_t first = sat_add(align_down(sat_sub(ts, size), slide), slide);
+    const std::int64_t off = q_.ast.offset_ms;
+    auto align = [&](std::int64_t x) { return sat_add(align_down(sat_sub(x, off), slide), off); };
+    const std::int64_t last = align(ts);
+    // Windows [s, s + size) with s = offset + k * slide and s <= ts < s + size.
+    std::int64_t first = sat_add(align(sat_sub(ts, size)), slide);
     if (first > last) first = last;
     bool any_open = false, any_revised = false;
     reemit_.clear();
@@ -379,8 +383,13 @@ class ExecutorImpl final : public Executor {
 
   void update_window(std::int64_t start, std::int64_t end, const store::RecordView& r, RowSink& sink) {
     auto it = windows_.find(start);
-    if (it == windows_.end()) it = windows_.emplace(std::piecewise_construct, std::forward_as_tuple(start),
-                                                    std::forward_as_tuple(start, end, &layout_)).first;
+    if (it == windows_.end()) {
+      it = windows_.emplace(std::piecewise_construct, std::forward_as_tuple(start),
+                            std::forward_as_tuple(start, end, &layout_)).first;
+      // Consecutive windows usually see about the same keys: size the table once instead of
+      // rehashing it a dozen times while it fills.
+      it->second.groups.reserve(groups_hint_);
+    }
     std::byte* block = it->second.groups.get(key_bytes_);
     layout_.update(block, args_, r.event_time_ms, r.seq);
     if (q_.ast.emit == EmitMode::kOnUpdate) emit_group(start, end, key_bytes_, block, sink);
@@ -478,12 +487,12 @@ class ExecutorImpl final : public Executor {
     const bool was_emitted = s.emitted;
     const bool closed = s.end <= watermark_;
     if (!closed) s.emitted = false;  // open again: emitted (with the next revision) when it closes
-    const std::int64_t new_start = s.start;
+    (void)was_emitted;
+    const std::byte* merged_state = s.state.get();
     std::sort(vec.begin(), vec.end(), [](const Session& a, const Session& b) { return a.start < b.start; });
     Session* merged = nullptr;
     for (auto& x : vec)
-      if (x.start == new_start) merged = &x;
-    (void)was_emitted;
+      if (x.state.get() == merged_state) merged = &x;
     after_session_change(map_it->first, *merged, closed || merged->sealed, sink);
   }
 
@@ -498,18 +507,20 @@ class ExecutorImpl final : public Executor {
     }
     if (q_.ast.emit == EmitMode::kOnUpdate) emit_group(s.start, s.end, key, s.state.get(), sink);
     if (s.emitted && !update_policy()) {
-      erase_session(key, s.start);
+      erase_session(key, s.start, true);
       return;
     }
     index_add(key, s);
   }
 
-  void erase_session(const std::string& key, std::int64_t start) {
+  // A session is identified by (key, start, emitted): a retained (emitted) session sealed by
+  // the end condition may share its start with a new open one.
+  void erase_session(const std::string& key, std::int64_t start, bool emitted) {
     auto it = sessions_.find(key);
     if (it == sessions_.end()) return;
     auto& vec = it->second;
     for (auto v = vec.begin(); v != vec.end(); ++v) {
-      if (v->start == start) {
+      if (v->start == start && v->emitted == emitted) {
         vec.erase(v);
         break;
       }
@@ -517,11 +528,11 @@ class ExecutorImpl final : public Executor {
     if (vec.empty()) sessions_.erase(it);
   }
 
-  Session* find_session(const std::string& key, std::int64_t start) {
+  Session* find_session(const std::string& key, std::int64_t start, bool emitted) {
     auto it = sessions_.find(key);
     if (it == sessions_.end()) return nullptr;
     for (auto& s : it->second)
-      if (s.start == start) return &s;
+      if (s.start == start && s.emitted == emitted) return &s;
     return nullptr;
   }
 
@@ -547,6 +558,7 @@ class ExecutorImpl final : public Executor {
         if (!w.emitted) {
           emit_closed(w.start, w.end, w.groups, sink);
           w.emitted = true;
+          groups_hint_ = std::min<std::size_t>(w.groups.size(), 1u << 22);
         }
         if (update_policy() && !ended_ && sat_add(w.end, opt_.allowed_lateness_ms) > watermark_) {
           ++it;
@@ -560,7 +572,7 @@ class ExecutorImpl final : public Executor {
     while (!session_close_.empty() && std::get<0>(*session_close_.begin()) <= watermark_) {
       const auto [end, key, start] = *session_close_.begin();
       session_close_.erase(session_close_.begin());
-      Session* s = find_session(key, start);
+      Session* s = find_session(key, start, false);
       if (!s) continue;
       if (q_.ast.emit == EmitMode::kAfterClose ||
           (q_.ast.emit == EmitMode::kPeriodic && AggLayout::header(s->state.get()).dirty)) {
@@ -570,14 +582,14 @@ class ExecutorImpl final : public Executor {
       if (update_policy() && !ended_ && sat_add(s->end, opt_.allowed_lateness_ms) > watermark_) {
         index_add(key, *s);
       } else {
-        erase_session(key, start);
+        erase_session(key, start, true);
       }
     }
     while (!session_purge_.empty() &&
            (ended_ || std::get<0>(*session_purge_.begin()) <= watermark_)) {
       const auto [deadline, key, start] = *session_purge_.begin();
       session_purge_.erase(session_purge_.begin());
-      erase_session(key, start);
+      erase_session(key, start, true);
     }
   }
 
@@ -608,6 +620,7 @@ class ExecutorImpl final : public Executor {
       return;
     }
     OutputRow row;
+    row.payload.reserve(last_row_bytes_ + 16);
     row.payload.push_back('{');
     bool first = true;
     for (const auto& item : q_.ast.items) {
@@ -637,6 +650,7 @@ class ExecutorImpl final : public Executor {
       }
       row.key.push_back(']');
     }
+    last_row_bytes_ = row.payload.size();
     ++c_.rows_out;
     sink.row(std::move(row));
   }
@@ -660,6 +674,8 @@ class ExecutorImpl final : public Executor {
   std::vector<Value> keys_, args_, results_, out_keys_;
   std::string key_bytes_;
   std::vector<std::int64_t> reemit_;
+  std::size_t groups_hint_ = 0;  // groups of the last closed window (not state: only a size hint)
+  std::size_t last_row_bytes_ = 0;
 };
 
 // State layout (little-endian; README.md "State format"):

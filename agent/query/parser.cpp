@@ -605,6 +605,19 @@ class Parser {
           fail(at, "bad interval: a hop window of this size and slide puts every event in more than 1000 windows");
           return;
         }
+      }
+      if (ast_->window != WindowKind::kSession) {
+        // Optional offset: windows aligned to the epoch plus it (SEMANTICS 1).
+        if (cur().type == Tok::kComma && (peek().type == Tok::kInterval || is_kw(peek(), "interval"))) {
+          advance();
+          at = cur().offset;
+          if (!parse_interval(&ast_->offset_ms, "the window offset")) return;
+          if (ast_->offset_ms >= ast_->slide_ms) {
+            fail(at, std::string("bad interval: the window offset must be smaller than the ") +
+                         (ast_->window == WindowKind::kHop ? "slide" : "window size"));
+            return;
+          }
+        }
       } else {
         if (!parse_interval(&ast_->gap_ms, "the session gap")) return;
         if (!positive(ast_->gap_ms, at, "the session gap")) return;

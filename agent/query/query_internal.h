@@ -85,6 +85,20 @@ struct Expr;
 using ExprP = std::unique_ptr<Expr>;
 
 struct Expr {
+  Expr() = default;
+  Expr(const Expr&) = delete;
+  Expr& operator=(const Expr&) = delete;
+  // Iterative: a 100 000-term `1+1+...` chain must not overflow the stack when it is freed.
+  ~Expr() {
+    std::vector<ExprP> pending = std::move(args);
+    while (!pending.empty()) {
+      ExprP e = std::move(pending.back());
+      pending.pop_back();
+      for (auto& a : e->args) pending.push_back(std::move(a));
+      e->args.clear();
+    }
+  }
+
   ExprKind kind = ExprKind::kLiteral;
   std::size_t offset = 0;  // where it starts in the SQL text
   std::size_t end = 0;     // one past its last byte
@@ -128,6 +142,7 @@ struct Ast {
   std::size_t ts_offset = 0;
   std::int64_t size_ms = 0;   // tumble/hop size
   std::int64_t slide_ms = 0;  // hop slide (tumble: = size)
+  std::int64_t offset_ms = 0;  // tumble/hop: windows start at offset + k * slide (0 <= offset < slide)
   std::int64_t gap_ms = 0;    // session
   std::int64_t max_length_ms = 0;  // session; 0 = none
   ExprP start_cond, end_cond;      // session
@@ -153,6 +168,7 @@ struct AggSpec {
   const Expr* arg = nullptr;  // null for count()
   double q = 0.5;             // quantile
   SType arg_type = SType::kAny;
+  int arg_slot = -1;  // index into CompiledQuery::agg_args (aggregates over the same expression share one)
 };
 
 class CompiledQuery final : public Query {
@@ -176,6 +192,7 @@ class CompiledQuery final : public Query {
   std::vector<AggSpec> aggs;
   std::uint64_t fingerprint = 0;
   std::vector<ExprP> agg_exprs;  // owns the aggregate calls whose arguments AggSpec points to
+  std::vector<const Expr*> agg_args;  // distinct aggregate arguments, evaluated once per record
 };
 
 // ---- evaluation -----------------------------------------------------------------------------

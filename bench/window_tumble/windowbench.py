@@ -36,7 +36,7 @@ with open(sys.argv[1], "w") as f:
 """
 
 
-def measured(args, stdout_path=None, env=None):
+def measured(args, stdout_path=None, env=None, stdin_path=None):
     """Runs args to completion; returns wall_s, cpu_s (user+sys of the process), peak_rss_bytes,
     rc, stdout (bytes; empty when redirected to stdout_path) and stderr. Output goes to files, so
     a chatty child never blocks on a pipe and nothing is buffered in this process."""
@@ -44,12 +44,15 @@ def measured(args, stdout_path=None, env=None):
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as tmp_out, \
             tempfile.NamedTemporaryFile("r", suffix=".json") as usage:
         out = open(stdout_path, "wb") if stdout_path else tmp_out
+        inp = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
         try:
-            subprocess.run([sys.executable, "-c", _SPAWN, usage.name, *args], stdout=out, stderr=err,
+            subprocess.run([sys.executable, "-c", _SPAWN, usage.name, *args], stdin=inp, stdout=out, stderr=err,
                            env=env, check=False)
         finally:
             if stdout_path:
                 out.close()
+            if stdin_path:
+                inp.close()
         err.seek(0)
         tmp_out.seek(0)
         with open(usage.name) as f:

@@ -4,6 +4,8 @@ processes that are always cleaned up by PID."""
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 failures = []
 procs = []
@@ -37,6 +39,28 @@ def wait_until(what, secs, fn, interval=0.1):
         time.sleep(interval)
     check(False, "timed out waiting for " + what)
     return None
+
+
+def http_get(port, path, timeout=10):
+    """GET http://127.0.0.1:port/path -> (status, body text), also for 4xx/5xx answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+# The stream most tests declare: JSON readings with a device key and a unix-ms event time.
+READINGS_STREAM_YAML = """streams:
+  - name: readings
+    format: json
+    fields:
+      - {name: device, type: string, required: true}
+      - {name: temp, type: double, required: true}
+      - {name: ts, type: timestamp, required: true}
+    key_field: device
+    time: {field: ts, format: unix_ms}
+"""
 
 
 def start(args, **kw):

@@ -173,3 +173,22 @@ TEST_CASE("EveryRejectionHasAMessage") {
     }
   }
 }
+
+TEST_CASE("HugeExpressionsAreRejectedNotCrashing") {
+  std::string chain = "SELECT 1";
+  for (int i = 0; i < 200000; ++i) chain += "+1";
+  chain += " AS x FROM readings";
+  const SqlError e = must_fail(chain);
+  CHECK(e.message == "expression nested too deeply (more than 256 levels)");
+  std::string nested = "SELECT ";
+  for (int i = 0; i < 100000; ++i) nested += "(";
+  const SqlError n = must_fail(nested);
+  CHECK(n.message == "expression nested too deeply");
+  std::string ok = "SELECT 1";
+  for (int i = 0; i < 200; ++i) ok += "+1";
+  auto q = must_compile(ok + " AS x FROM readings");
+  REQUIRE(q);
+  Runner r(ok + " AS x FROM readings");
+  r.feed(1, "{}");
+  CHECK(r.take() == std::vector<std::string>{R"({"x":201})"});
+}

@@ -694,3 +694,43 @@ TEST_CASE("GroupByExpressionsMatchSelectExpressions") {
   CHECK(r.take() == Rows{R"({"d":"A","n":2,"spread":3})", R"({"d":"B","n":1,"spread":0})"});
   CHECK(r.sink.full.empty());
 }
+
+TEST_CASE("WindowsAlignToTheEpochPlusAnOptionalOffset") {
+  Runner t("SELECT to_unix_ms(window_start) AS ws, to_unix_ms(window_end) AS we, count() AS n "
+           "FROM tumble(readings, ts, 10s, 3s)");
+  t.feed(2000, P("a", 1));
+  t.feed(3000, P("a", 1));
+  t.feed(12999, P("a", 1));
+  t.ex->on_end(t.sink);
+  CHECK(t.take() == Rows{R"({"ws":-7000,"we":3000,"n":1})", R"({"ws":3000,"we":13000,"n":2})"});
+  Runner h("SELECT to_unix_ms(window_start) AS ws, count() AS n FROM hop(readings, ts, 5s, 10s, INTERVAL 1 SECOND)");
+  h.feed(5500, P("a", 1));
+  h.ex->on_end(h.sink);
+  CHECK(h.take() == Rows{R"({"ws":-4000,"n":1})", R"({"ws":1000,"n":1})"});
+  const SqlError e = must_fail("SELECT count() FROM tumble(readings, ts, 10s, 10s)");
+  CHECK(e.message == "bad interval: the window offset must be smaller than the window size");
+}
+
+TEST_CASE("SealedSessionKeptForRevisionsDoesNotCollideWithANewOneAtTheSameStart") {
+  ExecutorOptions o;
+  o.late_policy = LatePolicy::kUpdate;
+  o.allowed_lateness_ms = 60000;
+  Runner r("SELECT to_unix_ms(window_start) AS ws, to_unix_ms(window_end) AS we, count() AS n "
+           "FROM session(readings, ts, 10s, 1m, temp > 50, temp > 90) GROUP BY device", o);
+  r.feed(1000, P("a", 95));  // starts and ends at once: [1s, 1.001s), kept for revisions
+  r.feed(1000, P("a", 60));  // a new session at the same start
+  r.feed(5000, P("a", 60));
+  r.feed(30000, P("b", 60));  // closes a's open session
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":1000,"we":1001,"n":1,"_revision":0})", R"({"ws":1000,"we":15000,"n":2,"_revision":0})",
+                         R"({"ws":30000,"we":40000,"n":1,"_revision":0})"});
+}
+
+TEST_CASE("TimestampAggregatesAreRfc3339") {
+  Runner r("SELECT device, min(_tp_time) AS first_seen, max(ts) AS last_ts, latest(_seq) AS last_seq "
+           "FROM tumble(readings, ts, 1h) GROUP BY device");
+  r.feed(1714564800000, R"({"device":"a","ts":"2024-05-01T12:00:00Z"})");
+  r.feed(1714564801500, R"({"device":"a","ts":1714564801.5})");
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == Rows{R"({"device":"a","first_seen":"2024-05-01T12:00:00.000Z","last_ts":"2024-05-01T12:00:01.500Z","last_seq":2})"});
+}

@@ -6,7 +6,8 @@
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <regex>
+#include <algorithm>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,17 +25,21 @@ struct Square : Shape {
   std::string name() const override { return "square"; }
 };
 
-// Work that touches a good part of libstdc++ and libc, so there is code to drop and re-fault.
+// Work that touches a good part of libstdc++ and libc (streams, locale-aware formatting, maps,
+// sorting), so there is code to drop and fault back in.
 std::string work() {
   std::map<std::string, int> counts;
-  std::regex word("[a-z]+");
-  const std::string text = "the gateway keeps every reading the broker sends the gateway";
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), word); it != std::sregex_iterator(); ++it) {
-    ++counts[it->str()];
-  }
+  std::istringstream in("the gateway keeps every reading the broker sends the gateway");
+  for (std::string word; in >> word;) ++counts[word];
+  std::vector<std::string> words;
+  for (const auto& [w, n] : counts) words.push_back(w + ":" + std::to_string(n));
+  std::sort(words.begin(), words.end(), std::greater<>());
+  std::ostringstream out;
+  out.precision(3);
+  out << std::fixed << 21.5 << '/' << counts["the"] << '/' << words.front();
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%d/%.2f", counts["the"], 21.5);
-  return std::string(buf) + "/" + std::to_string(counts.size());
+  std::snprintf(buf, sizeof buf, "/%e", 1700000000.25);
+  return out.str() + buf;
 }
 
 }  // namespace

@@ -16,10 +16,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import check, finish, free_port, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import READINGS_STREAM_YAML, check, finish, free_port, http_get, start, stop_all, wait_until  # noqa: E402
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 STORED = 1_000_000
@@ -32,9 +31,10 @@ def reading(rnd, i):
 
 
 def status(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/status", timeout=5) as r:
-        s = json.loads(r.read())
-    return s
+    code, body = http_get(port, "/v1/status")
+    if code != 200:
+        raise RuntimeError(f"/v1/status answered {code}")
+    return json.loads(body)
 
 
 def stream_last(s, name):
@@ -80,16 +80,7 @@ sources:
     client_id: outpost-backfill-test
     subscriptions:
       - {{topic: "live/#", qos: 1, stream: readings}}
-streams:
-  - name: readings
-    format: json
-    fields:
-      - {{name: device, type: string, required: true}}
-      - {{name: temp, type: double, required: true}}
-      - {{name: ts, type: timestamp, required: true}}
-    key_field: device
-    time: {{field: ts, format: unix_ms}}
-queries:
+{READINGS_STREAM_YAML}queries:
   - name: alerts
     sql: "{ALERT_SQL}"
     start: earliest

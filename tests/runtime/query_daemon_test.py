@@ -18,12 +18,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import check, finish, free_port, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import READINGS_STREAM_YAML, check, finish, free_port, http_get, start, stop_all, wait_until  # noqa: E402
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 N = int(os.environ.get("OUTPOST_QUERY_CRASH_RECORDS", "400000"))
@@ -33,14 +31,6 @@ WINDOW_SQL = ("SELECT window_start, window_end, device, count() AS n, sum(temp) 
               "max(temp) AS hi, p99(temp) AS p99 FROM tumble(readings, ts, 1m) "
               "GROUP BY window_start, window_end, device")
 ALERT_SQL = "SELECT device, temp, ts FROM readings WHERE temp > 99.5"
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def make_input(path, n, seed=7):
@@ -67,18 +57,7 @@ def write_config(path, data, http_port, late_policy="drop"):
 storage:
   flush:
     interval: 50ms
-streams:
-  - name: readings
-    format: json
-    fields:
-      - {{name: device, type: string, required: true}}
-      - {{name: temp, type: double, required: true}}
-      - {{name: ts, type: timestamp, required: true}}
-    key_field: device
-    time:
-      field: ts
-      format: unix_ms
-queries:
+{READINGS_STREAM_YAML}queries:
   - name: per_minute
     sql: "{WINDOW_SQL}"
     start: earliest

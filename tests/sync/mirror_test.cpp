@@ -357,22 +357,25 @@ TEST_CASE("HigherPriorityMirrorDrainsItsBacklogFirst") {
   s.mirrors = {lo, hi};
   auto sync = sync::Sync::create(&log, s);
   REQUIRE((*sync)->start().is_ok());
-  // Watch closely (1 ms) for the moment results are done: raw must have been held back until
-  // then. Draining side by side, raw would have sent about as many as results (~20000).
-  std::uint64_t raw_when_results_done = 0;
+  // Watch closely (1 ms) while results drains: raw must be held back meanwhile. Draining side
+  // by side, raw would have sent about as many as results. (Watched at 3/4 of results' backlog,
+  // not at its end: once results has sent its last batch it stops holding raw back while that
+  // batch's delivery reports are still on their way, which on a loaded machine takes a while.)
+  std::uint64_t raw_while_results_drain = 0;
   bool results_done = false;
   for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
        std::chrono::steady_clock::now() < end;) {
     std::uint64_t raw_now = metrics_of(**sync, "raw").cursor;
-    if (metrics_of(**sync, "results").cursor == 20000) {
+    if (metrics_of(**sync, "results").cursor >= 15000) {
       results_done = true;
-      raw_when_results_done = raw_now;
+      raw_while_results_drain = raw_now;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   REQUIRE(results_done);
-  CHECK(raw_when_results_done < 10000);
+  CHECK(raw_while_results_drain < 5000);
+  CHECK(wait_until([&] { return metrics_of(**sync, "results").cursor == 20000; }));
   CHECK(wait_until([&] { return metrics_of(**sync, "raw").cursor == 200000; }));
   (*sync)->stop(1000);
 }
