@@ -216,6 +216,10 @@ class Checker {
           pos_ += 2;
           continue;
         }
+        // A reason must stay valid UTF-8 (it goes into dead-letter records and logs): a
+        // non-printable escaped byte is named by its value, not copied (found by fuzz_decode_json).
+        const auto ue = static_cast<unsigned char>(e);
+        if (ue < 0x20 || ue >= 0x7F) return failed(pos_, "invalid escape: '\\' followed by " + describe(s_, pos_ + 1) + " in a string");
         return failed(pos_, "invalid escape '\\" + std::string(1, e) + "' in a string");
       }
       if (c < 0x80) {

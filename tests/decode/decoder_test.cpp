@@ -266,6 +266,10 @@ TEST_CASE("json: malformed and truncated payloads name the byte") {
   CHECK(err(R"({"a":01})").reason == "invalid JSON at byte 5: invalid number: leading zero");
   CHECK(err(R"({"a":tru})").reason == "invalid JSON at byte 5: invalid literal (expected 'true')");
   CHECK(err(R"({"a":"\q"})").reason == "invalid JSON at byte 6: invalid escape '\\q' in a string");
+  // A non-printable escaped byte is named, not copied (an escaped 0xff made a reason that was not
+  // UTF-8: tests/fuzz/corpus/decode_json/regression-escape-0xff).
+  CHECK(err(std::string("{\"a\":\"\\\x01\"}")).reason ==
+        "invalid JSON at byte 6: invalid escape: '\\' followed by byte 0x01 in a string");
   CHECK(err("{\"a\":\"x\ny\"}").reason == "invalid JSON at byte 7: control character 0x0a in a string (must be escaped)");
   CHECK(err("{'a':1}").reason == "invalid JSON at byte 1: expected a string key, got '''");
   CHECK(err("  x").reason == "invalid JSON at byte 2: expected a JSON value, got 'x'");
