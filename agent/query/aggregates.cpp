@@ -1,4 +1,5 @@
 // Aggregate slots: construction in place, update, merge, result, encoding.
+#include "agent/query/byte_codec.h"
 #include "agent/query/aggregates.h"
 
 #include <cmath>
@@ -65,18 +66,6 @@ const T& at(const std::byte* b, std::size_t off) {
   return *std::launder(reinterpret_cast<const T*>(b + off));
 }
 
-void put_u64(std::string* out, std::uint64_t x) {
-  for (int k = 0; k < 8; ++k) out->push_back(static_cast<char>((x >> (8 * k)) & 0xff));
-}
-bool get_u64(std::string_view* in, std::uint64_t* x) {
-  if (in->size() < 8) return false;
-  std::uint64_t v = 0;
-  for (int k = 0; k < 8; ++k)
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>((*in)[static_cast<std::size_t>(k)])) << (8 * k);
-  in->remove_prefix(8);
-  *x = v;
-  return true;
-}
 
 bool timed_before(std::int64_t t1, std::uint64_t s1, std::int64_t t2, std::uint64_t s2) {
   return t1 < t2 || (t1 == t2 && s1 < s2);

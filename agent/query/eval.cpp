@@ -13,6 +13,7 @@
 #include "agent/decode/event_time.h"
 #include "agent/decode/json_text.h"
 #include "agent/query/functions.h"
+#include "agent/query/byte_codec.h"
 #include "agent/query/query_internal.h"
 
 namespace outpost::query::internal {
@@ -82,21 +83,6 @@ std::string to_text(const Value& v) {
     case VType::kTimestamp: return decode::format_rfc3339_ms(v.i);
   }
   return s;
-}
-
-void put64(std::string* out, std::uint64_t x) {
-  char b[8];
-  for (int k = 0; k < 8; ++k) b[k] = static_cast<char>((x >> (8 * k)) & 0xff);
-  out->append(b, 8);
-}
-
-bool get64(std::string_view* in, std::uint64_t* x) {
-  if (in->size() < 8) return false;
-  std::uint64_t v = 0;
-  for (int k = 0; k < 8; ++k) v |= static_cast<std::uint64_t>(static_cast<unsigned char>((*in)[static_cast<std::size_t>(k)])) << (8 * k);
-  in->remove_prefix(8);
-  *x = v;
-  return true;
 }
 
 bool double_fits_int(double d, std::int64_t* out) {
@@ -184,15 +170,15 @@ void encode_value(std::string* out, const Value& v) {
     case VType::kNull: return;
     case VType::kBool: out->push_back(v.b ? 1 : 0); return;
     case VType::kInt:
-    case VType::kTimestamp: put64(out, static_cast<std::uint64_t>(v.i)); return;
+    case VType::kTimestamp: put_u64(out, static_cast<std::uint64_t>(v.i)); return;
     case VType::kDouble: {
       std::uint64_t bits;
       std::memcpy(&bits, &v.d, 8);
-      put64(out, bits);
+      put_u64(out, bits);
       return;
     }
     case VType::kString:
-      put64(out, v.s.size());
+      put_u64(out, v.s.size());
       out->append(v.s);
       return;
   }
@@ -215,15 +201,15 @@ bool decode_value(std::string_view* in, Value* v) {
       return true;
     case VType::kInt:
     case VType::kTimestamp:
-      if (!get64(in, &x)) return false;
+      if (!get_u64(in, &x)) return false;
       v->i = static_cast<std::int64_t>(x);
       return true;
     case VType::kDouble:
-      if (!get64(in, &x)) return false;
+      if (!get_u64(in, &x)) return false;
       std::memcpy(&v->d, &x, 8);
       return true;
     case VType::kString:
-      if (!get64(in, &x) || x > in->size()) return false;
+      if (!get_u64(in, &x) || x > in->size()) return false;
       v->s.assign(in->data(), static_cast<std::size_t>(x));
       in->remove_prefix(static_cast<std::size_t>(x));
       return true;

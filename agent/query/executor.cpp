@@ -14,6 +14,7 @@
 #include "agent/decode/event_time.h"
 #include "agent/decode/json_text.h"
 #include "agent/query/aggregates.h"
+#include "agent/query/byte_codec.h"
 #include "agent/query/query_internal.h"
 
 #include <xxhash.h>
@@ -53,22 +54,10 @@ std::string time_text(std::int64_t ms) {
 }
 
 // ---- state encoding helpers ----
-void put_u64(std::string* out, std::uint64_t x) {
-  for (int k = 0; k < 8; ++k) out->push_back(static_cast<char>((x >> (8 * k)) & 0xff));
-}
 void put_i64(std::string* out, std::int64_t x) { put_u64(out, static_cast<std::uint64_t>(x)); }
 void put_bytes(std::string* out, std::string_view b) {
   put_u64(out, b.size());
   out->append(b);
-}
-bool get_u64(std::string_view* in, std::uint64_t* x) {
-  if (in->size() < 8) return false;
-  std::uint64_t v = 0;
-  for (int k = 0; k < 8; ++k)
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>((*in)[static_cast<std::size_t>(k)])) << (8 * k);
-  in->remove_prefix(8);
-  *x = v;
-  return true;
 }
 bool get_i64(std::string_view* in, std::int64_t* x) {
   std::uint64_t u;
