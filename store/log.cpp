@@ -238,9 +238,18 @@ Status LogImpl::create_segment(Stream& s, std::uint64_t first_seq, std::shared_p
   seg->stored_bytes = kSegmentHeaderBytes;
   seg->index_complete = true;
   seg->index_next_seq = first_seq;
+  // The catalog first (its WAL can hit a full disk the header just fitted on): only once the
+  // segment is known everywhere do appends switch to it. Switching earlier would send blocks
+  // to the new file while the caller still indexes them in the old segment.
+  if (catalog_) {
+    st = catalog_->upsert_segment(row_of(s, *seg));
+    if (!st.is_ok()) {
+      (void)env->remove_file(path);
+      return st.with_context("creating segment " + path.string());
+    }
+  }
   s.active = std::move(*f);
   total_stored_ += kSegmentHeaderBytes;
-  if (catalog_) OUTPOST_RETURN_IF_ERROR(catalog_->upsert_segment(row_of(s, *seg)));
   *out = seg;
   return Status::ok();
 }
@@ -714,23 +723,31 @@ Status LogImpl::roll(Stream& s) {
     std::lock_guard lock(s.seg_mu);
     old = s.segments.back();
   }
-  SegmentRow row;
   std::uint64_t next;
   {
     std::lock_guard lock(old->mu);
     if (s.active) OUTPOST_RETURN_IF_ERROR(s.active->sync());
+    next = old->last_seq + 1;
+  }
+  // If the new segment cannot be made (disk full), the old one stays active and unsealed and
+  // the next round tries the roll again; nothing is half switched.
+  std::shared_ptr<Segment> seg;
+  OUTPOST_RETURN_IF_ERROR(create_segment(s, next, &seg));
+  SegmentRow row;
+  {
+    std::lock_guard lock(old->mu);
     old->sealed = true;
     old->sealed_clock_ms = log_clock_ms();
     row = row_of(s, *old);
-    next = old->last_seq + 1;
   }
-  std::shared_ptr<Segment> seg;
-  OUTPOST_RETURN_IF_ERROR(create_segment(s, next, &seg));
-  OUTPOST_RETURN_IF_ERROR(catalog_->upsert_segment(row));
+  {
+    std::lock_guard lock(s.seg_mu);
+    s.segments.push_back(seg);
+  }
   persist_clock();
-  std::lock_guard lock(s.seg_mu);
-  s.segments.push_back(seg);
-  return Status::ok();
+  // A failure here leaves the catalog's row of the old segment stale; open() rescans a row
+  // that disagrees with its file (the file wins).
+  return catalog_->upsert_segment(row);
 }
 
 Status LogImpl::write_blocks(Stream& s, std::vector<PendingBlock>& blocks, std::size_t* done, bool sync) {
