@@ -312,6 +312,7 @@ class Mirror {
     metrics_.bytes_sent += bytes;
     metrics_.cursor = confirmed_;
     metrics_.last_success_ms = wall_ms();
+    metrics_.last_success_steady_ms = now;
     if (rate_window_start_ == 0) rate_window_start_ = now;
     rate_window_records_ += records;
     if (now - rate_window_start_ >= 1000) {

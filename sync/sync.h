@@ -118,6 +118,7 @@ struct MirrorMetrics {
   std::uint64_t gaps_reported = 0;            // gap records confirmed
   std::uint64_t gap_records_lost = 0;         // sequences covered by those gap records
   std::int64_t last_success_ms = 0;           // wall clock of the last confirmation, 0 = never
+  std::int64_t last_success_steady_ms = 0;    // the same on the monotonic clock (mono_ms), for ages
   std::string last_error;
 };
 

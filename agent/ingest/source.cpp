@@ -109,6 +109,9 @@ void MetricsBox::record_received(std::size_t bytes, bool duplicate) {
   m_.bytes += bytes;
   if (duplicate) ++m_.duplicates;
   m_.last_message_time_ms = wall_time_ms();
+  m_.last_message_steady_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
 }
 
 void MetricsBox::record_delivered(bool malformed) {

@@ -113,6 +113,9 @@ struct SourceMetrics {
   std::uint64_t errors = 0;      // connection losses, read errors
   std::uint64_t sink_errors = 0; // deliver()/make_durable() failures (message retried)
   std::int64_t last_message_time_ms = 0;  // wall clock of the last received message; 0 = none
+  // The same instant on the monotonic clock (steady_clock ms), for ages: health.source_silence
+  // must not be fooled when NTP sets the wall clock back or forward.
+  std::int64_t last_message_steady_ms = 0;
   std::int64_t state_since_ms = 0;        // wall clock of the last state change
   std::string last_error;                 // human-readable, names broker/device and cause
   std::int64_t last_error_time_ms = 0;

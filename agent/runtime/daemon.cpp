@@ -454,6 +454,8 @@ StatusSnapshot Daemon::Impl::snapshot() const {
   s.uptime_s = static_cast<double>(steady_ms() - started_steady_ms) / 1000.0;
   s.started_ms = started_wall_ms;
   s.now_ms = now_ms();
+  s.started_steady_ms = started_steady_ms;
+  s.now_steady_ms = steady_ms();
   if (log) {
     for (const auto& [name, rt] : streams) {
       StreamSnapshot ss;

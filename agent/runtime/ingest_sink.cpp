@@ -12,6 +12,11 @@ std::int64_t wall_ms() {
              std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 IngestSink::IngestSink(store::Log* log,
@@ -32,7 +37,7 @@ decode::Decoder* IngestSink::decoder_for(StreamRuntime& stream) {
 
 Status IngestSink::record_append_error(StreamRuntime& stream, const Status& st) {
   stream.counters.append_errors.fetch_add(1, std::memory_order_relaxed);
-  store_health_->last_error_ms.store(wall_ms());
+  store_health_->last_error_ms.store(steady_ms());
   {
     std::lock_guard<std::mutex> lock(store_health_->mu);
     store_health_->last_error = "stream " + stream.plan.name + ": " + st.message();
@@ -49,7 +54,7 @@ Status IngestSink::dead_letter(StreamRuntime& stream, const ingest::SourceMessag
   auto seq = log_->append(stream.dead_letter_id, rec, store::AppendDurability::kWritten);
   if (!seq.is_ok()) return record_append_error(stream, seq.status());
   stream.counters.dead_letters.fetch_add(1, std::memory_order_relaxed);
-  store_health_->last_ok_ms.store(wall_ms());
+  store_health_->last_ok_ms.store(steady_ms());
   return Status::ok();
 }
 
@@ -103,9 +108,8 @@ Status IngestSink::deliver(const ingest::SourceMessage& m) {
   auto seq = log_->append(stream.id, rec, durability);
   if (!seq.is_ok()) return record_append_error(stream, seq.status());
   stream.counters.records.fetch_add(1, std::memory_order_relaxed);
-  const std::int64_t now = wall_ms();
-  stream.counters.last_append_ms.store(now, std::memory_order_relaxed);
-  store_health_->last_ok_ms.store(now, std::memory_order_relaxed);
+  stream.counters.last_append_ms.store(wall_ms(), std::memory_order_relaxed);
+  store_health_->last_ok_ms.store(steady_ms(), std::memory_order_relaxed);
   return Status::ok();
 }
 

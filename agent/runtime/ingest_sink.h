@@ -41,7 +41,9 @@ struct StreamRuntime {
   StreamCounters counters;
 };
 
-// Set by the sink on a failed append; read by health. Shared by all sinks.
+// Set by the sink on a failed append; read by health. Shared by all sinks. Times are on the
+// monotonic clock (steady_clock ms): only their order matters, and a wall clock set back an
+// hour after a failure would otherwise keep the store "unhealthy" for that hour.
 struct StoreHealth {
   std::atomic<std::int64_t> last_error_ms{0};
   std::atomic<std::int64_t> last_ok_ms{0};

@@ -146,10 +146,10 @@ HealthReport evaluate_health(const StatusSnapshot& s) {
     bool healthy = src.healthy;
     std::string detail = src.detail.empty() ? ingest::source_state_name(src.state) : src.detail;
     if (healthy && s.health_plan.source_silence_ms > 0) {
-      std::int64_t last = src.last_message_time_ms != 0 ? src.last_message_time_ms : s.started_ms;
-      if (s.now_ms - last > s.health_plan.source_silence_ms) {
+      std::int64_t last = src.last_message_steady_ms != 0 ? src.last_message_steady_ms : s.started_steady_ms;
+      if (s.now_steady_ms - last > s.health_plan.source_silence_ms) {
         healthy = false;
-        detail = src.kind + " source " + src.name + " has received nothing for " + age_words(s.now_ms - last) +
+        detail = src.kind + " source " + src.name + " has received nothing for " + age_words(s.now_steady_ms - last) +
                  " (health.source_silence)";
       }
     }
@@ -170,10 +170,10 @@ HealthReport evaluate_health(const StatusSnapshot& s) {
       detail += ": " + m.last_error;
     } else if ((m.state == sync::MirrorState::kOffline || m.state == sync::MirrorState::kBackingOff) &&
                s.health_plan.sync_offline_ms > 0) {
-      std::int64_t since = m.last_success_ms != 0 ? m.last_success_ms : s.started_ms;
-      if (m.backlog_records > 0 && s.now_ms - since > s.health_plan.sync_offline_ms) {
+      std::int64_t since = m.last_success_steady_ms != 0 ? m.last_success_steady_ms : s.started_steady_ms;
+      if (m.backlog_records > 0 && s.now_steady_ms - since > s.health_plan.sync_offline_ms) {
         ok = false;
-        detail = "central unreachable for " + age_words(s.now_ms - since) + ", backlog " +
+        detail = "central unreachable for " + age_words(s.now_steady_ms - since) + ", backlog " +
                  std::to_string(m.backlog_records) + " records: " + m.last_error;
       }
     }

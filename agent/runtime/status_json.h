@@ -35,6 +35,10 @@ struct StatusSnapshot {
   double uptime_s = 0;
   std::int64_t started_ms = 0;
   std::int64_t now_ms = 0;
+  // Ages (silence, offline time, which store event came last) are measured on the monotonic
+  // clock (steady_clock ms): a wall clock set by NTP may jump either way (SEMANTICS 0b).
+  std::int64_t started_steady_ms = 0;
+  std::int64_t now_steady_ms = 0;
   std::vector<StreamSnapshot> streams;        // declared in the config
   std::vector<StreamSnapshot> other_streams;  // query results, late streams, ...
   std::uint64_t stored_bytes = 0;
@@ -44,8 +48,8 @@ struct StatusSnapshot {
   std::vector<sync::MirrorMetrics> mirrors;
   http::ProcessStats process;
   std::string store_last_error;
-  std::int64_t store_last_error_ms = 0;
-  std::int64_t store_last_ok_ms = 0;
+  std::int64_t store_last_error_ms = 0;  // monotonic clock (steady_clock ms), 0 = never
+  std::int64_t store_last_ok_ms = 0;     // monotonic clock (steady_clock ms), 0 = never
   HealthPlan health_plan;
 };
 

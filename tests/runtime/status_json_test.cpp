@@ -19,6 +19,8 @@ StatusSnapshot healthy_snapshot() {
   s.agent = "pump-7";
   s.now_ms = 1'700'000'100'000;
   s.started_ms = 1'700'000'000'000;
+  s.now_steady_ms = 5'000'000;  // the monotonic clock: ms since boot
+  s.started_steady_ms = 4'900'000;
   StreamSnapshot st;
   st.name = "readings";
   st.dead_letter_stream = "readings.dead";
@@ -35,6 +37,7 @@ StatusSnapshot healthy_snapshot() {
   src.state = ingest::SourceState::kConnected;
   src.healthy = true;
   src.last_message_time_ms = s.now_ms - 1000;
+  src.last_message_steady_ms = s.now_steady_ms - 1000;
   s.sources.push_back(src);
   sync::MirrorMetrics m;
   m.name = "raw";
@@ -42,6 +45,7 @@ StatusSnapshot healthy_snapshot() {
   m.topic = "site.readings";
   m.state = sync::MirrorState::kOnline;
   m.last_success_ms = s.now_ms - 500;
+  m.last_success_steady_ms = s.now_steady_ms - 500;
   s.mirrors.push_back(m);
   QueryMetrics q;
   q.name = "per_minute";
@@ -78,7 +82,7 @@ TEST_CASE("BrokerDownMakesHealthUnhealthyNamingMqtt") {
 
 TEST_CASE("SilentSourceCountsAsStalledWhenConfigured") {
   StatusSnapshot s = healthy_snapshot();
-  s.sources[0].last_message_time_ms = s.now_ms - 10 * 60 * 1000;
+  s.sources[0].last_message_steady_ms = s.now_steady_ms - 10 * 60 * 1000;
   CHECK(evaluate_health(s).healthy);  // off by default
   s.health_plan.source_silence_ms = 5 * 60 * 1000;
   HealthReport r = evaluate_health(s);
@@ -88,10 +92,10 @@ TEST_CASE("SilentSourceCountsAsStalledWhenConfigured") {
 TEST_CASE("LogRefusingAppendsIsUnhealthyUntilAnAppendSucceeds") {
   StatusSnapshot s = healthy_snapshot();
   s.store_last_error = "full: disk quota reached";
-  s.store_last_error_ms = s.now_ms - 100;
-  s.store_last_ok_ms = s.now_ms - 5000;
+  s.store_last_error_ms = s.now_steady_ms - 100;
+  s.store_last_ok_ms = s.now_steady_ms - 5000;
   CHECK(unhealthy_part(evaluate_health(s), "store"));
-  s.store_last_ok_ms = s.now_ms;
+  s.store_last_ok_ms = s.now_steady_ms;
   CHECK(evaluate_health(s).healthy);
 }
 
@@ -99,13 +103,39 @@ TEST_CASE("CentralOfflineWithBacklogBecomesUnhealthyOnlyAfterTheThreshold") {
   StatusSnapshot s = healthy_snapshot();
   s.mirrors[0].state = sync::MirrorState::kOffline;
   s.mirrors[0].backlog_records = 5000;
-  s.mirrors[0].last_success_ms = s.now_ms - 60 * 1000;
+  s.mirrors[0].last_success_steady_ms = s.now_steady_ms - 60 * 1000;
   CHECK(evaluate_health(s).healthy);  // a minute offline is normal on a field link
-  s.mirrors[0].last_success_ms = s.now_ms - 20 * 60 * 1000;
+  s.mirrors[0].last_success_steady_ms = s.now_steady_ms - 20 * 60 * 1000;
   CHECK(unhealthy_part(evaluate_health(s), "sync:raw"));
   s.mirrors[0].state = sync::MirrorState::kFenced;
-  s.mirrors[0].last_success_ms = s.now_ms;
+  s.mirrors[0].last_success_steady_ms = s.now_steady_ms;
   CHECK(unhealthy_part(evaluate_health(s), "sync:raw"));
+}
+
+TEST_CASE("HealthAgesUseTheMonotonicClockNotTheWallClock") {
+  // NTP sets the wall clock back an hour after the last message / confirmation: the wall-clock
+  // difference is negative, yet the source has been silent and central away for 10 minutes.
+  StatusSnapshot s = healthy_snapshot();
+  s.health_plan.source_silence_ms = 5 * 60 * 1000;
+  s.health_plan.sync_offline_ms = 5 * 60 * 1000;
+  s.sources[0].last_message_time_ms = s.now_ms + 3'600'000 - 10 * 60 * 1000;
+  s.sources[0].last_message_steady_ms = s.now_steady_ms - 10 * 60 * 1000;
+  s.mirrors[0].state = sync::MirrorState::kOffline;
+  s.mirrors[0].backlog_records = 10;
+  s.mirrors[0].last_success_ms = s.sources[0].last_message_time_ms;
+  s.mirrors[0].last_success_steady_ms = s.sources[0].last_message_steady_ms;
+  HealthReport r = evaluate_health(s);
+  CHECK(unhealthy_part(r, "mqtt:plant"));
+  CHECK(unhealthy_part(r, "sync:raw"));
+  CHECK(health_json(r).find("received nothing for 10m") != std::string::npos);
+  // And a day forward: a message a second ago is not a day of silence.
+  s = healthy_snapshot();
+  s.health_plan.source_silence_ms = 5 * 60 * 1000;
+  s.health_plan.sync_offline_ms = 5 * 60 * 1000;
+  s.now_ms += 86'400'000;
+  s.mirrors[0].state = sync::MirrorState::kBackingOff;
+  s.mirrors[0].backlog_records = 10;
+  CHECK(evaluate_health(s).healthy);
 }
 
 TEST_CASE("FailedQueryIsUnhealthy") {
