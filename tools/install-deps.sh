@@ -12,6 +12,7 @@ packages=(
   libxxhash-dev libssl-dev
   # real servers and independent clients used by tests, benchmarks and the demo
   mosquitto mosquitto-clients kcat python3 python3-kafka zstd socat openssl sqlite3 procps
+  faketime    # libfaketime: tests/faults/clock_jump_test.py moves the daemon's wall clock
   prometheus  # promtool checks the /metrics format
   systemd     # systemd-analyze security/verify check the unit (tests/deploy)
 )
