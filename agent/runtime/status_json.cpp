@@ -237,6 +237,7 @@ std::string status_json(const StatusSnapshot& s) {
     j.key("malformed").num(src.malformed);
     j.key("duplicates").num(src.duplicates);
     j.key("reconnects").num(src.reconnects);
+    j.key("connect_failures").num(src.connect_failures);
     j.key("errors").num(src.errors);
     j.key("last_message_ms").num(src.last_message_time_ms);
     j.key("last_error").str(src.last_error);
@@ -352,6 +353,9 @@ std::string prometheus_text(const StatusSnapshot& s) {
   for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.malformed));
   w.family("outpost_source_reconnects_total", T::kCounter, "Reconnections / device reopenings.");
   for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.reconnects));
+  w.family("outpost_source_connect_failures_total", T::kCounter,
+           "Failed connection / device open attempts (an unplugged device retried with backoff).");
+  for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.connect_failures));
   w.family("outpost_source_errors_total", T::kCounter, "Connection losses and read errors.");
   for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.errors));
 

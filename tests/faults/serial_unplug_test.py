@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Serial device unplugged and replugged under load: `outpost run` with a serial source on a
+pseudo-terminal the test makes (python pty; the daemon opens a symlink to its slave, like
+/dev/serial/by-id/...). Lines are written at a steady high rate; the device is removed (the
+pty's master closed, the symlink unlinked) and recreated several times while writing.
+
+Each unplug cuts a line in half: the test writes the first half, waits until the daemon has
+read every byte (the slave's input queue is empty, FIONREAD), then pulls the device.
+
+Asserts, over every cycle: every whole line written while the device existed is stored
+exactly once and in write order (also lines written after the replug but before the daemon
+reopened: the tty buffered them); each half line is dead-lettered as a partial line naming the
+device; while unplugged /healthz is 503 naming serial:meter and the source says it is
+reopening, with retries; the daemon reopens each time within its backoff bound; nothing is
+duplicated; clean exit. tests/runtime/serial_daemon_test.py covers one quiet unplug.
+OUTPOST_LONG=1: more cycles, longer bursts."""
+import fcntl
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+import tty
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from envfault_common import LONG, OUTPOST, health, log_records, status  # noqa: E402
+from outpost_testlib import check, finish, free_port, start, stop_all, wait_until  # noqa: E402
+
+CYCLES = 12 if LONG else 4
+BURST_S = 4.0 if LONG else 1.2
+RATE = 3000  # lines per second
+REOPEN_MAX_MS = 800
+
+
+class Device:
+    """A pty whose slave is reachable under a fixed symlink, as long as it is plugged in."""
+
+    def __init__(self, link):
+        self.link = link
+        self.master = self.slave = None
+
+    def plug(self):
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # no echo, no line editing: bytes pass as written
+        fl = fcntl.fcntl(self.master, fcntl.F_GETFL)
+        fcntl.fcntl(self.master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        tmp_link = self.link + ".new"
+        if os.path.lexists(tmp_link):
+            os.unlink(tmp_link)
+        os.symlink(os.ttyname(self.slave), tmp_link)
+        os.replace(tmp_link, self.link)
+
+    def unplug(self):
+        os.unlink(self.link)
+        os.close(self.master)
+        os.close(self.slave)
+        self.master = self.slave = None
+
+    def unread(self):
+        """Bytes written that the daemon has not read yet."""
+        buf = fcntl.ioctl(self.slave, termios.FIONREAD, struct.pack("i", 0))
+        return struct.unpack("i", buf)[0]
+
+    def write(self, data, deadline_s=30):
+        end = time.monotonic() + deadline_s
+        while data:
+            try:
+                n = os.write(self.master, data)
+                data = data[n:]
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise TimeoutError("the daemon stopped reading the pty")
+                time.sleep(0.002)
+
+
+def line(i):
+    return json.dumps({"meter": "m1", "ts": 1_700_000_000_000 + i, "n": i, "pad": "x" * 40}) + "\n"
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="outpost-serial-unplug-")
+    try:
+        dev = Device(os.path.join(tmp, "ttyUSB0"))
+        data = os.path.join(tmp, "data")
+        http_port = free_port()
+        config = os.path.join(tmp, "outpost.yaml")
+        with open(config, "w") as f:
+            f.write(f"""agent: {{id: serial-unplug, data_dir: {data}, http: {{listen: "127.0.0.1:{http_port}"}}}}
+storage: {{flush: {{interval: 100ms}}}}
+sources:
+  - name: meter
+    type: serial
+    device: {dev.link}
+    baud: 115200
+    max_line: 256
+    reopen: {{min: 100ms, max: {REOPEN_MAX_MS}ms}}
+    stream: flow
+streams:
+  - name: flow
+    format: json
+    key_field: meter
+    time: {{field: ts, format: unix_ms}}
+""")
+        dev.plug()
+        daemon = start([OUTPOST, "run", "--config", config], stdout=subprocess.DEVNULL,
+                       stderr=open(os.path.join(tmp, "run.log"), "w"))
+
+        def source():
+            return status(http_port)["sources"][0]
+
+        wait_until("the device to be open", 30, lambda: source()["state"] == "connected")
+        i = 0
+        halves = []  # the half line written before each unplug
+        cut = []     # their line numbers
+        reopen_ms = []
+        for cycle in range(CYCLES):
+            # A burst at RATE lines/s, in 10 ms slices.
+            t0, start_i = time.monotonic(), i
+            end_i = i + int(BURST_S * RATE)
+            while i < end_i:
+                due = min(end_i, start_i + int((time.monotonic() - t0) * RATE) + 1)
+                if due > i:
+                    dev.write("".join(line(k) for k in range(i, due)).encode())
+                    i = due
+                time.sleep(0.01)
+            half = line(i)[:30]
+            dev.write(half.encode())
+            halves.append(half)
+            cut.append(i)  # that line is never completed
+            i += 1
+            drained = wait_until("the daemon to read every byte", 30, lambda: dev.unread() == 0, interval=0.005)
+            check(bool(drained), f"cycle {cycle + 1}: the daemon keeps up with {RATE} lines/s")
+            failures_before = source()["connect_failures"]
+            dev.unplug()
+            down = wait_until("/healthz 503 naming the serial source", 20,
+                              lambda: (x := health(http_port))[0] == 503 and "serial:meter" in x[1]["unhealthy"] and x)
+            check(bool(down), f"cycle {cycle + 1}: unplugged -> 503 naming serial:meter")
+            retried = wait_until("two failed reopen attempts", 20,
+                                 lambda: (s := source())["state"] == "reopening" and s["connect_failures"] >= failures_before + 2)
+            check(bool(retried), f"cycle {cycle + 1}: the source says reopening and keeps retrying")
+            reconnects = source()["reconnects"]
+            # Replug and write right away: the tty keeps what the daemon has not opened yet.
+            dev.plug()
+            t_plug = time.monotonic()
+            burst = "".join(line(k) for k in range(i, i + 200))
+            dev.write(burst.encode())
+            i += 200
+            back = wait_until("the reopen", 20, lambda: source()["reconnects"] > reconnects)
+            reopen_ms.append((time.monotonic() - t_plug) * 1000)
+            check(bool(back), f"cycle {cycle + 1}: reopened after the replug")
+        print(f"reopen after replug took {[round(x) for x in reopen_ms]} ms (backoff max {REOPEN_MAX_MS} ms)")
+        check(max(reopen_ms) < REOPEN_MAX_MS + 1500, "each reopen came within the backoff bound (+ polling slack)")
+        dev.write("".join(line(k) for k in range(i, i + 100)).encode())
+        i += 100
+        wait_until("the last lines", 30, lambda: dev.unread() == 0)
+        check(wait_until("healthy again", 20, lambda: health(http_port)[0] == 200) is not None, "healthy after the last replug")
+
+        want = [k for k in range(i) if k not in set(cut)]
+        got = wait_until(f"{len(want)} lines stored", 60,
+                         lambda: len(r := log_records(data, "flow")) >= len(want) and r)
+        ns = [r["payload"]["n"] for r in (got or [])]
+        check(len(ns) == len(set(ns)), f"no line stored twice ({len(ns) - len(set(ns))} duplicates)")
+        check(ns == want, f"every whole line written while the device existed is stored, in order "
+                          f"({len(ns)} of {len(want)}; missing {sorted(set(want) - set(ns))[:5]})")
+        dead = log_records(data, "flow.dead")
+        partial = [d["payload"] for d in dead if "partial line" in d["payload"].get("reason", "")]
+        check(len(partial) == CYCLES and all(d["source"] == dev.link for d in partial),
+              f"each half line cut by an unplug is dead-lettered as a partial line naming the device: "
+              f"{len(partial)} of {CYCLES}")
+        check(sorted(d["payload"] for d in partial) == sorted(halves), "a partial line keeps the bytes that arrived")
+        check(len(dead) == len(partial), f"nothing else was dead-lettered ({len(dead)} dead letters)")
+        daemon.send_signal(signal.SIGTERM)
+        check(daemon.wait(timeout=60) == 0, "clean shutdown")
+    finally:
+        stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(finish())
+
+
+main()
