@@ -4,13 +4,16 @@ pseudo-terminal the test makes (python pty; the daemon opens a symlink to its sl
 /dev/serial/by-id/...). Lines are written at a steady high rate; the device is removed (the
 pty's master closed, the symlink unlinked) and recreated several times while writing.
 
-Each unplug cuts a line in half: the test writes the first half, waits until the daemon has
-read every byte (the slave's input queue is empty, FIONREAD), then pulls the device.
+Clean cuts (odd cycles) split a line: the test writes its first half, waits until the daemon
+has read every byte (the slave's input queue is empty, FIONREAD), then pulls the device. Hard
+cuts (even cycles) pull it in the middle of the burst; what the daemon had not read yet is
+lost with the device, as on real hardware.
 
 Asserts, over every cycle: every whole line written while the device existed is stored
 exactly once and in write order (also lines written after the replug but before the daemon
-reopened: the tty buffered them); each half line is dead-lettered as a partial line naming the
-device; while unplugged /healthz is 503 naming serial:meter and the source says it is
+reopened: the tty buffered them), except a contiguous tail of a hard-cut burst; each half line
+of a clean cut is dead-lettered as a partial line naming the device, with its bytes, and a
+hard cut leaves at most one partial line; while unplugged /healthz is 503 naming serial:meter and the source says it is
 reopening, with retries; the daemon reopens each time within its backoff bound; nothing is
 duplicated; clean exit. tests/runtime/serial_daemon_test.py covers one quiet unplug.
 OUTPOST_LONG=1: more cycles, longer bursts."""
@@ -117,6 +120,7 @@ streams:
         i = 0
         halves = []  # the half line written before each unplug
         cut = []     # their line numbers
+        hard = []    # (first line, end) of bursts ended by a hard cut
         reopen_ms = []
         for cycle in range(CYCLES):
             # A burst at RATE lines/s, in 10 ms slices.
@@ -128,13 +132,19 @@ streams:
                     dev.write("".join(line(k) for k in range(i, due)).encode())
                     i = due
                 time.sleep(0.01)
-            half = line(i)[:30]
-            dev.write(half.encode())
-            halves.append(half)
-            cut.append(i)  # that line is never completed
-            i += 1
-            drained = wait_until("the daemon to read every byte", 30, lambda: dev.unread() == 0, interval=0.005)
-            check(bool(drained), f"cycle {cycle + 1}: the daemon keeps up with {RATE} lines/s")
+            if cycle % 2 == 0:
+                # Clean cut: half a line, read by the daemon, then the device goes.
+                half = line(i)[:30]
+                dev.write(half.encode())
+                halves.append(half)
+                cut.append(i)  # that line is never completed
+                i += 1
+                drained = wait_until("the daemon to read every byte", 30, lambda: dev.unread() == 0, interval=0.005)
+                check(bool(drained), f"cycle {cycle + 1}: the daemon keeps up with {RATE} lines/s")
+            else:
+                # Hard cut: pulled while bytes are still in flight. What the daemon had not read
+                # is gone with the device: a tail of this burst may be missing, nothing else.
+                hard.append((start_i, i))
             failures_before = source()["connect_failures"]
             dev.unplug()
             down = wait_until("/healthz 503 naming the serial source", 20,
@@ -161,18 +171,33 @@ streams:
         check(wait_until("healthy again", 20, lambda: health(http_port)[0] == 200) is not None, "healthy after the last replug")
 
         want = [k for k in range(i) if k not in set(cut)]
-        got = wait_until(f"{len(want)} lines stored", 60,
-                         lambda: len(r := log_records(data, "flow")) >= len(want) and r)
+        got = wait_until("the last 100 lines stored", 60,
+                         lambda: (r := log_records(data, "flow")) and r[-1]["payload"]["n"] == i - 1 and r)
         ns = [r["payload"]["n"] for r in (got or [])]
         check(len(ns) == len(set(ns)), f"no line stored twice ({len(ns) - len(set(ns))} duplicates)")
-        check(ns == want, f"every whole line written while the device existed is stored, in order "
-                          f"({len(ns)} of {len(want)}; missing {sorted(set(want) - set(ns))[:5]})")
+        check(ns == sorted(ns), "lines are stored in the order written")
+        missing = sorted(set(want) - set(ns))
+        # Allowed losses: per hard cut, a contiguous tail [x, end) of its burst.
+        lost_ok, missing_s = set(), set(missing)
+        for first, end in hard:
+            x = end
+            while x > first and x - 1 in missing_s:
+                x -= 1
+            lost_ok.update(range(x, end))
+        unexplained = [k for k in missing if k not in lost_ok]
+        check(not unexplained, f"every whole line written while the device existed is stored ({len(ns)} of "
+                               f"{len(want)}; {len(missing)} lost in the tty at hard cuts; unexplained {unexplained[:5]})")
+        check(not (set(ns) - set(want)), "no half line was stored as a record")
         dead = log_records(data, "flow.dead")
         partial = [d["payload"] for d in dead if "partial line" in d["payload"].get("reason", "")]
-        check(len(partial) == CYCLES and all(d["source"] == dev.link for d in partial),
-              f"each half line cut by an unplug is dead-lettered as a partial line naming the device: "
-              f"{len(partial)} of {CYCLES}")
-        check(sorted(d["payload"] for d in partial) == sorted(halves), "a partial line keeps the bytes that arrived")
+        clean = [p for p in partial if p["payload"] in halves]
+        check(len(clean) == len(halves) and all(d["source"] == dev.link for d in partial),
+              f"each half line cut by a clean unplug is dead-lettered as a partial line naming the device, with "
+              f"its bytes: {len(clean)} of {len(halves)}")
+        # A hard cut may leave one partial line (the bytes of a line the daemon had begun).
+        check(len(partial) - len(clean) <= len(hard) and all(any(line(k).startswith(p["payload"]) for k in range(i))
+                                                              for p in partial),
+              f"hard cuts left at most one partial line each, a prefix of a written line ({len(partial) - len(clean)})")
         check(len(dead) == len(partial), f"nothing else was dead-lettered ({len(dead)} dead letters)")
         daemon.send_signal(signal.SIGTERM)
         check(daemon.wait(timeout=60) == 0, "clean shutdown")
