@@ -51,6 +51,7 @@ class LogImpl final : public Log {
   std::vector<std::string> stream_names() const override;
   Result<std::uint64_t> append(StreamId stream, const AppendRecord& record, AppendDurability durability) override;
   Status flush() override;
+  Status last_commit_status() const override;
   std::uint64_t durable_seq(StreamId stream) const override;
   std::uint64_t last_seq(StreamId stream) const override;
   void set_durable_listener(DurableListener listener) override {
@@ -699,6 +700,11 @@ Status LogImpl::flush() {
   flusher_cv_.notify_one();
   done_cv_.wait(lock, [&] { return rounds_done_ >= want || closed_; });
   if (rounds_done_ < want) return Status::aborted("log closed during flush");
+  return last_round_status_;
+}
+
+Status LogImpl::last_commit_status() const {
+  std::lock_guard lock(core_->mu);
   return last_round_status_;
 }
 

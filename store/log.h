@@ -199,6 +199,11 @@ class Log {
 
   // Returns once everything appended before the call is durable.
   virtual Status flush() = 0;
+  // The outcome of the latest group commit: not ok while the flusher cannot write (disk full,
+  // I/O error). Appended records then wait in memory (kWritten ones also in the intake
+  // journal) and every round retries them. Lets health see a failing disk before appends are
+  // refused. (Default for test doubles: ok.)
+  virtual Status last_commit_status() const { return Status::ok(); }
   virtual std::uint64_t durable_seq(StreamId stream) const = 0;
   virtual std::uint64_t last_seq(StreamId stream) const = 0;
 

@@ -164,6 +164,7 @@ struct Daemon::Impl {
   bool released_since_ingest = true;
   std::int64_t last_status_ms = 0;
   std::uint64_t last_status_records = 0;
+  std::string last_commit_error;  // logged once per change, not every tick
 
   mutable std::mutex snapshot_mu;  // serialises snapshots taken by HTTP threads
 
@@ -417,6 +418,20 @@ void Daemon::Impl::on_tick() {
   if (notifier.watchdog_usec() > 0 && progressing) notifier.watchdog();
   last_watchdog_ms = now;
 
+  // The flusher has no logger: say here when group commits start or stop failing.
+  if (log) {
+    Status cs = log->last_commit_status();
+    std::string err = cs.is_ok() ? std::string() : cs.message();
+    if (err != last_commit_error) {
+      if (!err.empty()) {
+        log_error("store", "group commit failed: " + err + "; records wait in memory and are retried");
+      } else {
+        log_info("store", "group commits succeed again");
+      }
+      last_commit_error = std::move(err);
+    }
+  }
+
   // After a burst: what it grew (malloc'ed buffers, faulted-in ingest code) is given back once
   // nothing has arrived for a while; the next burst faults the code back in (minor faults).
   std::uint64_t ingested = 0;
@@ -491,6 +506,7 @@ StatusSnapshot Daemon::Impl::snapshot() const {
       s.other_streams.push_back(std::move(ss));
     }
     s.stored_bytes = log->total_stored_bytes();
+    if (Status cs = log->last_commit_status(); !cs.is_ok()) s.store_commit_error = cs.message();
     s.quota_bytes = plan.store.quota_bytes;
   }
   for (const auto& slot : sources) s.sources.push_back(slot.source->metrics());

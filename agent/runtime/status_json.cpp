@@ -155,8 +155,12 @@ HealthReport evaluate_health(const StatusSnapshot& s) {
     }
     add(src.kind + ":" + src.name, healthy, detail);
   }
-  bool store_ok = s.store_last_error_ms == 0 || s.store_last_ok_ms > s.store_last_error_ms;
-  add("store", store_ok, store_ok ? "appending" : "the log refuses appends: " + s.store_last_error);
+  const bool appends_ok = s.store_last_error_ms == 0 || s.store_last_ok_ms > s.store_last_error_ms;
+  const bool commits_ok = s.store_commit_error.empty();
+  add("store", appends_ok && commits_ok,
+      !appends_ok  ? "the log refuses appends: " + s.store_last_error
+      : !commits_ok ? "the log cannot write to disk (records wait in memory and are retried): " + s.store_commit_error
+                    : "appending");
   for (const auto& q : s.queries) {
     bool ok = q.state != "failed";
     add("query:" + q.name, ok, ok ? q.state + ", lag " + std::to_string(q.lag_records) + " records"

@@ -48,6 +48,7 @@ struct StatusSnapshot {
   std::vector<sync::MirrorMetrics> mirrors;
   http::ProcessStats process;
   std::string store_last_error;
+  std::string store_commit_error;  // the latest group commit failed (disk full, I/O); empty = ok
   std::int64_t store_last_error_ms = 0;  // monotonic clock (steady_clock ms), 0 = never
   std::int64_t store_last_ok_ms = 0;     // monotonic clock (steady_clock ms), 0 = never
   HealthPlan health_plan;
@@ -65,7 +66,8 @@ struct HealthReport {
 };
 
 // Unhealthy when: a source is down/reopening/stalled (or silent past health.source_silence);
-// the log refused appends recently (disk full, I/O error) without a success since; a query
+// the log refused appends recently (disk full, I/O error) without a success since, or its
+// latest group commit failed; a query
 // failed; a mirror is fenced or failed, or offline/backing off past health.sync_offline.
 HealthReport evaluate_health(const StatusSnapshot& s);
 std::string health_json(const HealthReport& r);

@@ -6,7 +6,8 @@ its data_dir on a small tmpfs this test mounts.
    its oldest segments, records the ranges, and once central is back the gap record reaches
    it: central's records plus the gap ranges cover every sequence, nothing twice.
 2. The file system itself is full below the quota (another program filled it): the daemon
-   stays up, /healthz says the store refuses appends (ENOSPC) and the MQTT source is stalled,
+   stays up, /healthz says the store refuses appends (ENOSPC) and the MQTT source is stalled
+   (QoS 1), or, for QoS 0 records that wait in memory, that the group commits fail,
    the refusals are counted, nothing is acknowledged that is not written. When the filler goes,
    ingest resumes without a restart and every message published meanwhile lands exactly once.
 3. Afterwards `outpost log verify` passes and a restart opens the log without repairs.
@@ -180,17 +181,19 @@ def main():
         daemon = run_daemon("run2.log")
         # Free space left after filling: none (the next journal write fails), then a little
         # (the failure lands later: in a block write, a segment roll, the catalog).
-        leaves = [0, 64 << 10, 300 << 10]
+        # Last, QoS 0: appends need no journal and succeed, only the group commits fail; the
+        # records wait in memory and health must still say the disk is the problem.
+        rounds = [(0, 1), (64 << 10, 1), (300 << 10, 1), (0, 0)]
         if LONG:
-            leaves += [rng.randrange(0, 400 << 10) for _ in range(7)]
+            rounds += [(rng.randrange(0, 400 << 10), 1) for _ in range(7)]
         n = n1
-        for rnd, leave in enumerate(leaves):
+        for rnd, (leave, qos) in enumerate(rounds):
             filler = os.path.join(mnt, "filler")
             filled = fill(filler, leave)
-            print(f"round {rnd + 1}: filler of {filled} bytes, {leave} bytes left free", flush=True)
+            print(f"round {rnd + 1}: filler of {filled} bytes, {leave} bytes left free, QoS {qos}", flush=True)
             errors_before = metric(http_port, 'outpost_ingest_append_errors_total{stream="readings"}') or 0
             n2 = 3000
-            pub = Publisher(broker, "plant/pump/temp")
+            pub = Publisher(broker, "plant/pump/temp", qos=qos)
             pub.send([reading(i, rng) for i in range(n + 1, n + n2 + 1)])
             check(pub.close() == 0, f"published {n2} more while the disk is full")
             bad = wait_until("/healthz to report the store", 60,
@@ -199,10 +202,17 @@ def main():
                 detail = bad[1]["checks"]["store"]["detail"]
                 check("No space left" in detail or "full" in detail, f"health names the disk problem: {detail}")
             check(daemon.poll() is None, "the daemon stays up with the disk full")
-            errs = metric(http_port, 'outpost_ingest_append_errors_total{stream="readings"}') or 0
-            check(errs > errors_before, f"refused appends are counted ({errors_before} -> {errs})")
-            src = status(http_port)["sources"][0]
-            check(src["state"] == "stalled", f"the MQTT source says it is stalled by the sink: {src['state']}")
+            if qos == 1:
+                errs = metric(http_port, 'outpost_ingest_append_errors_total{stream="readings"}') or 0
+                check(errs > errors_before, f"refused appends are counted ({errors_before} -> {errs})")
+                src = status(http_port)["sources"][0]
+                check(src["state"] == "stalled", f"the MQTT source says it is stalled by the sink: {src['state']}")
+            else:
+                check(bool(bad) and "cannot write to disk" in bad[1]["checks"]["store"]["detail"],
+                      "with appends still accepted, health says the group commits fail")
+                check(wait_until("the daemon to log the failing commits", 20,
+                                 lambda: "group commit failed" in open(os.path.join(tmp, "run2.log")).read()) is not None,
+                      "the daemon logs that group commits fail")
             code, out = log_verify(data)
             check(code == 0, "the log verifies while the disk is full: " + out[-500:])
 
@@ -215,6 +225,9 @@ def main():
                 check(len(got) == len(set(got)), "nothing stored twice")
             check(wait_until("healthy again", 60, lambda: health(http_port)[0] == 200) is not None,
                   "/healthz is 200 again once space returned")
+            if qos == 0:
+                check("group commits succeed again" in open(os.path.join(tmp, "run2.log")).read(),
+                      "the daemon logs that group commits work again")
             n += n2
 
         def central_complete():

@@ -99,6 +99,17 @@ TEST_CASE("LogRefusingAppendsIsUnhealthyUntilAnAppendSucceeds") {
   CHECK(evaluate_health(s).healthy);
 }
 
+TEST_CASE("FailingGroupCommitIsUnhealthyEvenWhileAppendsSucceed") {
+  StatusSnapshot s = healthy_snapshot();
+  s.store_commit_error = "stream 'readings': /data/x.seg: write: No space left on device";
+  HealthReport r = evaluate_health(s);
+  CHECK(unhealthy_part(r, "store"));
+  CHECK(health_json(r).find("cannot write to disk") != std::string::npos);
+  CHECK(health_json(r).find("No space left on device") != std::string::npos);
+  s.store_commit_error.clear();
+  CHECK(evaluate_health(s).healthy);
+}
+
 TEST_CASE("CentralOfflineWithBacklogBecomesUnhealthyOnlyAfterTheThreshold") {
   StatusSnapshot s = healthy_snapshot();
   s.mirrors[0].state = sync::MirrorState::kOffline;

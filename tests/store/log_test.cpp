@@ -742,12 +742,14 @@ TEST_CASE("ENOSPC and failed writes are reported as Status, nothing is corrupted
   Status st = log->flush();
   CHECK(st.code() == Status::Code::kFull);
   CHECK(st.message().find("No space left") != std::string::npos);
+  CHECK(log->last_commit_status().code() == Status::Code::kFull);  // what health reports
   CHECK(log->durable_seq(id) < 2100);
   auto during = read_all(*log, id);
   CHECK(during.damage.empty());
   env.set_space_limit(~0ull);
   REQUIRE(log->flush().is_ok());
   CHECK(log->durable_seq(id) == 2100);
+  CHECK(log->last_commit_status().is_ok());
   env.fail_write_after(1);
   append_n(*log, id, 2100, 10);
   CHECK(log->flush().code() == Status::Code::kIoError);
