@@ -257,6 +257,7 @@ std::string status_json(const StatusSnapshot& s) {
     j.key("late_events").num(q.late_events);
     j.key("late_dropped").num(q.late_dropped);
     j.key("errors").num(q.errors);
+    j.key("checkpoint_state_discarded").num(q.checkpoint_state_discarded);
     j.key("watermark_ms").num(q.watermark_ms);
     j.key("last_error").str(q.last_error);
     j.end_object();
@@ -364,6 +365,9 @@ std::string prometheus_text(const StatusSnapshot& s) {
   for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.late_events));
   w.family("outpost_query_late_dropped_total", T::kCounter, "Late events dropped (beyond allowed lateness or drop policy).");
   for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.late_dropped));
+  w.family("outpost_query_checkpoint_state_discarded_total", T::kCounter,
+           "Checkpoints whose saved window state was unreadable and was replaced by empty windows.");
+  for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.checkpoint_state_discarded));
   w.family("outpost_query_watermark_timestamp_seconds", T::kGauge, "Current watermark (event time, Unix seconds).");
   for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.watermark_ms) / 1000.0);
   w.family("outpost_query_up", T::kGauge, "1 unless the query failed.");
