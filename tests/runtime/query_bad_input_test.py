@@ -14,16 +14,14 @@
 """
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import READINGS_STREAM_YAML, check, finish, free_port, http_get, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import READINGS_STREAM_YAML, check, free_port, http_get, run_in_tmpdir, start, wait_until  # noqa: E402
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 BASE_MS = 1_700_000_000_000
@@ -159,18 +157,12 @@ def daemon_checks(data, tmp):
           "the log names the query and what happened to its windows")
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="outpost-query-bad-")
-    try:
-        data = os.path.join(tmp, "data")
-        append(data, 0, 600)
-        cli_checks(data, tmp)
-        daemon_checks(data, tmp)
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return finish()
+def main(tmp):
+    data = os.path.join(tmp, "data")
+    append(data, 0, 600)
+    cli_checks(data, tmp)
+    daemon_checks(data, tmp)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_in_tmpdir("outpost-query-bad-", main))
