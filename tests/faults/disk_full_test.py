@@ -226,8 +226,9 @@ def main():
             check(wait_until("healthy again", 60, lambda: health(http_port)[0] == 200) is not None,
                   "/healthz is 200 again once space returned")
             if qos == 0:
-                check("group commits succeed again" in open(os.path.join(tmp, "run2.log")).read(),
-                      "the daemon logs that group commits work again")
+                check(wait_until("the daemon to log the recovery", 20,  # logged on its next 1 s tick
+                                 lambda: "group commits succeed again" in open(os.path.join(tmp, "run2.log")).read())
+                      is not None, "the daemon logs that group commits work again")
             n += n2
 
         def central_complete():
