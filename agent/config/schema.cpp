@@ -200,8 +200,8 @@ const std::vector<Key> kTable = {
     {.path = "queries[].allowed_lateness", .type = T::kDuration, .def = "0s",
      .doc = "update policy: how long after closing a window may still be revised."},
     {.path = "queries[].idle_timeout", .type = T::kDuration, .def = "0s",
-     .doc = "No input for this long (elapsed time, so wall-clock jumps do not fire it) moves the watermark to the "
-            "newest event time + 1, closing the windows that end by then; 0 = never."},
+     .doc = "No input for this long (elapsed time, so wall-clock jumps do not fire it) moves the watermark past the "
+            "end of every open window, so all of them close and are emitted (later events for them are late); 0 = never."},
     {.path = "queries[].start", .type = T::kChoice, .def = "latest", .choices = "latest|earliest",
      .doc = "First run without a checkpoint: new records only, or all stored history first."},
     {.path = "queries[].checkpoint_interval", .type = T::kDuration, .def = "5s", .min = 100 * kMs,

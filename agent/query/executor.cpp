@@ -320,9 +320,19 @@ class ExecutorImpl final : public Executor {
     advance(record.event_time_ms, sink);
   }
 
+  // A source that went quiet must not hold its last windows open until it speaks again (a pump
+  // that stopped would never get its last minute's summary): the watermark moves past the end
+  // of every open window, so all of them close now (SEMANTICS.md 8). Events that arrive later
+  // are judged against that watermark, i.e. late for the windows already emitted.
   void on_idle(RowSink& sink) override {
     if (!has_event_ || ended_) return;
-    const std::int64_t wm = sat_add(max_event_, 1);
+    std::int64_t wm = sat_add(max_event_, 1);
+    if ((q_.ast.window == WindowKind::kTumble || q_.ast.window == WindowKind::kHop) && !windows_.empty()) {
+      wm = std::max(wm, windows_.rbegin()->second.end);  // windows share one size: the last ends last
+    }
+    if (q_.ast.window == WindowKind::kSession && !session_close_.empty()) {
+      wm = std::max(wm, std::get<0>(*session_close_.rbegin()));
+    }
     if (wm > watermark_) {
       watermark_ = wm;
       close(sink);

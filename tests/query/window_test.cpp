@@ -276,16 +276,28 @@ TEST_CASE("IdleTimeoutClosesOpenWindows") {
   r.feed(1000, P("a", 1));
   r.feed(12000, P("a", 1));
   CHECK(r.take().empty());
-  r.ex->on_idle(r.sink);  // watermark = max event time + 1
-  CHECK(r.ex->watermark_ms() == 12001);
-  CHECK(r.take() == Rows{R"({"ws":0,"n":1})"});
-  r.feed(11000, P("a", 1));  // [10s, 20s) is still open
+  r.ex->on_idle(r.sink);  // the watermark moves past every open window: all of them close
+  CHECK(r.ex->watermark_ms() == 20000);
+  CHECK(r.take() == Rows{R"({"ws":0,"n":1})", R"({"ws":10000,"n":1})"});
+  r.feed(11000, P("a", 1));  // its window was emitted at the idle timeout: late
   r.feed(5000, P("a", 1));
-  CHECK(r.take() == Rows{"LATE 4"});
+  CHECK(r.take() == Rows{"LATE 3", "LATE 4"});
   r.ex->on_idle(r.sink);  // nothing new: the watermark stays
-  CHECK(r.ex->watermark_ms() == 12001);
+  CHECK(r.ex->watermark_ms() == 20000);
+  r.feed(23000, P("a", 1));  // a new window after the idle period
   r.ex->on_end(r.sink);
-  CHECK(r.take() == Rows{R"({"ws":10000,"n":2})"});
+  CHECK(r.take() == Rows{R"({"ws":20000,"n":1})"});
+}
+
+TEST_CASE("IdleTimeoutClosesTheWindowOfTheNewestEventToo") {
+  // A source that stops for good: its last window is emitted at the idle timeout, not never.
+  Runner r("SELECT to_unix_ms(window_start) AS ws, count() AS n FROM tumble(readings, ts, 1m)");
+  r.feed(61000, P("a", 1));
+  r.feed(62000, P("a", 1));
+  CHECK(r.take().empty());
+  r.ex->on_idle(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":60000,"n":2})"});
+  CHECK(r.ex->watermark_ms() == 120000);
 }
 
 TEST_CASE("WatermarkNeverDecreases") {
@@ -638,34 +650,37 @@ TEST_CASE("SessionsWithPeriodicEmitAndIdle") {
   r.feed(3000, P("a", 1));
   r.ex->on_periodic(r.sink);
   CHECK(r.take() == Rows{R"({"ws":1000,"we":8000,"device":"a","n":2})"});
-  r.ex->on_idle(r.sink);  // watermark 3001: nothing ends before it
-  CHECK(r.take().empty());
-  r.feed(7500, P("c", 1));  // watermark 7.5s: b's session [2s, 7s) closes; unchanged since emitted
-  CHECK(r.take().empty());
   r.feed(4000, P("a", 1));
-  r.ex->on_idle(r.sink);  // watermark 7501... a's session [1s, 9s) is still open
-  CHECK(r.take().empty());
-  r.ex->on_end(r.sink);  // a changed since its last emission, c never emitted
-  CHECK(r.take() == Rows{R"({"ws":1000,"we":9000,"device":"a","n":3})", R"({"ws":7500,"we":12500,"device":"c","n":1})"});
+  r.ex->on_periodic(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":1000,"we":9000,"device":"a","n":3})"});
+  r.feed(3500, P("b", 1));  // b's session grows to [2s, 8.5s): changed since its last emission
+  r.ex->on_idle(r.sink);  // watermark 9s, past every open session: all close, the changed one is emitted
+  CHECK(r.ex->watermark_ms() == 9000);
+  CHECK(r.take() == Rows{R"({"ws":2000,"we":8500,"device":"b","n":2})"});
+  r.feed(3000, P("c", 1));  // its session would end at 8s, behind the watermark: late
+  CHECK(r.take() == Rows{"LATE 6"});
+  r.feed(9500, P("c", 1));
+  r.ex->on_end(r.sink);  // c never emitted
+  CHECK(r.take() == Rows{R"({"ws":9500,"we":14500,"device":"c","n":1})"});
 }
 
 TEST_CASE("IdleClosesHopWindowsAndSessions") {
   Runner h("SELECT to_unix_ms(window_start) AS ws, count() AS n FROM hop(readings, ts, 5s, 10s)");
   h.feed(7000, P("a", 1));
-  h.ex->on_idle(h.sink);  // watermark 7001: [0, 10s) and [5s, 15s) still open
-  CHECK(h.take().empty());
   h.feed(9000, P("a", 1));
-  h.ex->on_end(h.sink);
+  CHECK(h.take().empty());
+  h.ex->on_idle(h.sink);  // [0, 10s) and [5s, 15s) both close: watermark 15s
   CHECK(h.take() == Rows{R"({"ws":0,"n":2})", R"({"ws":5000,"n":2})"});
+  CHECK(h.ex->watermark_ms() == 15000);
 
   Runner s("SELECT count() AS n FROM session(readings, ts, 1s) GROUP BY device");
   s.feed(1000, P("a", 1));
   s.feed(1500, P("a", 1));
-  s.ex->on_idle(s.sink);  // watermark 1501 < 2500
+  s.feed(1700, P("b", 1));
   CHECK(s.take().empty());
-  s.feed(2600, P("b", 1));
-  s.ex->on_idle(s.sink);  // watermark 2601: a's session [1s, 2.5s) closes
-  CHECK(s.take() == Rows{R"({"n":2})"});
+  s.ex->on_idle(s.sink);  // a's [1s, 2.5s) and b's [1.7s, 2.7s) close: watermark 2.7s
+  CHECK(s.take() == Rows{R"({"n":2})", R"({"n":1})"});
+  CHECK(s.ex->watermark_ms() == 2700);
 }
 
 TEST_CASE("OnEndUnderUpdatePolicyEmitsAndForgetsEverything") {
