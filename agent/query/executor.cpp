@@ -303,6 +303,7 @@ class ExecutorImpl final : public Executor {
     if (opt_.allowed_lateness_ms < 0) opt_.allowed_lateness_ms = 0;
     keys_.resize(q_.keys.size());
     args_.resize(q_.agg_args.size());
+    ev_.set_fields(&q_.payload_fields);
     // `{"name":` / `,"name":` of each output column, quoted once instead of once per row.
     for (std::size_t i = 0; i < q_.ast.items.size(); ++i) {
       std::string p(i == 0 ? "{" : ",");

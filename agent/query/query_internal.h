@@ -114,7 +114,8 @@ struct Expr {
   bool distinct = false;    // count(DISTINCT x)
   // After binding:
   SType type = SType::kAny;
-  int index = -1;  // kFunc: function id; kAgg: aggregate slot; kGroupRef: key index; kPseudo
+  int index = -1;  // kFunc: function id; kAgg: aggregate slot; kGroupRef: key index; kPseudo;
+                   // kColumn: its slot in CompiledQuery::payload_fields
   bool declared = false;      // kColumn: a declared field (typed by the config)
   ColumnType decl_type = ColumnType::kString;
   SType cast_to = SType::kAny;  // kCast
@@ -188,6 +189,7 @@ class CompiledQuery final : public Query {
   bool aggregating = false;   // GROUP BY or aggregates
   bool select_star = false;
   bool needs_payload = false;  // some expression reads the JSON object
+  std::vector<std::string> payload_fields;  // the payload members the query reads, by slot
   std::vector<const Expr*> keys;  // GROUP BY expressions other than window_start/window_end
   std::vector<AggSpec> aggs;
   std::uint64_t fingerprint = 0;
@@ -213,9 +215,14 @@ class Evaluator {
  public:
   Evaluator();
   ~Evaluator();
+  // The members kColumn expressions read (their index is the slot): set once, before parse().
+  // Without it every payload goes through the full DOM parse.
+  void set_fields(const std::vector<std::string>* names);
   // False if the payload is not a JSON object.
   bool parse(std::string_view payload);
   const JsonDoc* doc() const;
+  // Whether the last parse() took the flat-object fast path (for the tests).
+  bool parsed_flat() const;
   Value eval(const Expr& e, EvalContext& ctx) const;
   // SQL three-valued truth: true only for a true boolean.
   bool truth(const Expr& e, EvalContext& ctx) const;

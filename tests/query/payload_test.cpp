@@ -1,0 +1,134 @@
+// The flat-object fast path of payload parsing (eval.cpp scan_flat) against simdjson's DOM,
+// which it must agree with exactly: same records accepted, same values, same type errors.
+#include <random>
+
+#include "agent/query/query_internal.h"
+#include "tests/query/query_test_util.h"
+
+using namespace qt;
+using namespace outpost::query::internal;
+
+namespace {
+
+// Evaluates every SELECT column of `sql` over `payload` with the fast path enabled and with the
+// DOM only; returns "reject", or the values (JSON, "ERR" for a type error) of both.
+struct Both {
+  std::string fast, dom;
+  bool flat = false;
+};
+
+std::string eval_all(const CompiledQuery& q, Evaluator& ev, std::string_view payload) {
+  if (!ev.parse(payload)) return "reject";
+  std::string out;
+  for (const auto& item : q.ast.items) {
+    EvalContext ctx;
+    ctx.doc = ev.doc();
+    const Value v = ev.eval(*item.expr, ctx);
+    out += ctx.error ? std::string("ERR") : std::string(vtype_name(v.type)) + ":";
+    if (!ctx.error) append_value_json(&out, v);
+    out += ' ';
+  }
+  return out;
+}
+
+const std::string kSql =
+    "SELECT device, temp, hum, ok, ts, site, meta.fw, extra, `a.b`, big FROM readings";
+
+Both both(std::string_view payload) {
+  static const auto hold = must_compile(kSql);
+  const auto& q = static_cast<const CompiledQuery&>(*hold);
+  Evaluator fast, dom;
+  fast.set_fields(&q.payload_fields);
+  Both b;
+  b.fast = eval_all(q, fast, payload);
+  b.flat = fast.parsed_flat();
+  b.dom = eval_all(q, dom, payload);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("FlatPayloadFastPathAgreesWithTheDom") {
+  struct Case {
+    const char* payload;
+    bool flat;  // expected to take the fast path
+  };
+  const Case cases[] = {
+      {R"({"device":"dev-1","temp":21.5,"hum":40,"ok":true,"ts":1767225600000})", true},
+      {R"( { "device" : "d" , "temp" : -0.25 , "hum" : null } )", true},
+      {"\t{\"device\":\"d\",\r\n\"temp\":3}\n", true},
+      {R"({})", true},
+      {R"({"temp":1,"temp":2})", true},                       // first of duplicates
+      {R"({"hum":1.0})", true},                                // double 1.0 in an int field
+      {R"({"hum":1.5})", true},                                // type error
+      {R"({"temp":"warm"})", true},                            // type error
+      {R"({"ok":1})", true},                                   // type error
+      {R"({"ts":"2026-01-01T00:00:00Z"})", true},
+      {R"({"ts":1767225600})", true},
+      {R"({"a.b":5,"extra":false})", true},
+      {R"({"meta.fw":"x"})", true},
+      {R"({"big":9223372036854775807})", true},
+      {R"({"big":-9223372036854775808})", true},
+      {R"({"big":0.1234567890123456789})", true},              // from_chars, not the fast division
+      {R"({"big":123456789012345.6})", true},
+      {R"({"temp":-0.0,"big":0})", true},
+      {R"({"big":9223372036854775808})", false},               // uint64: the DOM decides
+      {R"({"big":-0})", false},
+      {R"({"big":1e3})", false},
+      {R"({"big":1E-400})", false},
+      {R"({"device":"caf\u00e9"})", false},
+      {"{\"device\":\"caf\xc3\xa9\"}", false},
+      {R"({"meta":{"fw":"1.2"}})", false},
+      {R"({"extra":[1,2]})", false},
+      // Not JSON, or not an object: rejected by both.
+      {"", false}, {"not json", false}, {"[1,2]", false}, {"\"s\"", false}, {"12", false},
+      {R"({"device":"d")", false}, {R"({"device":"d",})", false}, {R"({"device" "d"})", false},
+      {R"({"temp":01})", false}, {R"({"temp":1.})", false}, {R"({"temp":.5})", false},
+      {R"({"temp":+1})", false}, {R"({"temp":tru})", false}, {R"({"temp":nul})", false},
+      {R"({"temp":truex})", false}, {R"({"temp":1}x)", false}, {R"({"temp":1}{})", false},
+      {"{\"device\":\"a\tb\"}", false}, {"{\"device\":\"a\"\0}", false}, {R"({"d":"\x"})", false},
+      {"{\"device\":\"\xff\"}", false}, {R"({device:"d"})", false}, {R"({"temp":1,,"hum":2})", false},
+      {R"({"temp":-})", false}, {R"({"temp":1.5e})", false}, {R"({"temp":NaN})", false},
+  };
+  for (const auto& c : cases) {
+    const std::string payload(c.payload);
+    const Both b = both(payload);
+    CAPTURE(payload);
+    CHECK(b.fast == b.dom);
+    CHECK(b.flat == c.flat);
+  }
+}
+
+TEST_CASE("FlatPayloadFastPathAgreesWithTheDomOnMutations") {
+  // Random edits of valid payloads with JSON's own characters: whatever the fast path accepts,
+  // the DOM accepts with the same values; whatever it declines, the DOM decides.
+  const std::string seeds[] = {
+      R"({"device":"dev-00042","ts":1767225598966,"temp":16.21,"hum":40,"ok":true})",
+      R"({"temp":-3.5,"site":"north","extra":null,"big":12345678901234567890})",
+      R"( {"a.b" : 1.0 , "meta.fw":"v1", "ok":false} )",
+  };
+  const std::string alphabet = "{}[]\":,.-+eE0123456789 \t\\/tfnulrsa\x01\x80";
+  std::mt19937 rng(20261129);
+  int flat = 0, total = 0;
+  for (int iter = 0; iter < 30000; ++iter) {
+    std::string p = seeds[iter % 3];
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < edits; ++k) {
+      const std::size_t at = rng() % (p.size() + 1);
+      const char ch = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0: if (at < p.size()) p[at] = ch; break;
+        case 1: p.insert(p.begin() + static_cast<std::ptrdiff_t>(at), ch); break;
+        default: if (at < p.size()) p.erase(at, 1); break;
+      }
+    }
+    const Both b = both(p);
+    ++total;
+    if (b.flat) ++flat;
+    if (b.fast != b.dom) {
+      CAPTURE(p);
+      CHECK(b.fast == b.dom);
+    }
+  }
+  CHECK(flat > total / 20);  // the mutations do exercise the fast path
+}
