@@ -73,7 +73,55 @@ int type_rank(VType t) {
   return 5;
 }
 
+// std::to_chars(d) for the doubles results are mostly made of: short decimals (a max, min or
+// sum of readings with a few decimals). Writes the text and returns true only when it is
+// certainly what to_chars writes: d = m / 10^k exactly as parsed (m < 10^15 and 10^k are exact
+// doubles, so one division is the correctly rounded parse), with k the fewest decimals that
+// round-trip, d not a power of two (whose rounding interval is lopsided), and fixed notation
+// no longer than scientific (to_chars takes the shorter, fixed on a tie). Else false: to_chars.
+bool append_short_decimal(std::string* out, double d) {
+  static constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+  const double a = std::fabs(d);
+  if (!(a >= 1e-3 && a < 1e15)) return false;  // also NaN, infinities and zero
+  std::uint64_t bits;
+  std::memcpy(&bits, &a, sizeof bits);
+  if ((bits & ((std::uint64_t{1} << 52) - 1)) == 0) return false;
+  for (int k = 0; k < 7; ++k) {
+    const double scaled = a * kPow10[k];
+    if (scaled >= 1e15) return false;
+    const auto m = static_cast<std::uint64_t>(scaled + 0.5);
+    if (static_cast<double>(m) / kPow10[k] != a) continue;
+    if (k > 0 && m % 10 == 0) return false;  // a shorter k should have matched: leave it
+    char digits[24];
+    auto r = std::to_chars(digits, digits + sizeof digits, m);
+    const int n = static_cast<int>(r.ptr - digits);  // digits of m
+    int sig = n;                                     // significant digits
+    if (k == 0) {
+      while (sig > 1 && digits[sig - 1] == '0') --sig;
+    }
+    const int int_digits = n - k;  // digits before the point; <= 0 for a < 1
+    const int fixed_len = (int_digits > 0 ? int_digits : 1) + (k > 0 ? 1 + k : 0);
+    const int sci_len = sig + (sig > 1 ? 1 : 0) + 4;  // d[.ddd]e+XX, |exponent| < 100 here
+    if (fixed_len > sci_len) return false;
+    if (d < 0) out->push_back('-');
+    if (int_digits > 0) {
+      out->append(digits, static_cast<std::size_t>(int_digits));
+      if (k > 0) {
+        out->push_back('.');
+        out->append(digits + int_digits, static_cast<std::size_t>(k));
+      }
+    } else {
+      out->append("0.");
+      out->append(static_cast<std::size_t>(-int_digits), '0');
+      out->append(digits, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  return false;
+}
+
 void append_double(std::string* out, double d) {
+  if (append_short_decimal(out, d)) return;
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, d);
   out->append(buf, r.ptr);

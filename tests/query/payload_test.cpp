@@ -1,5 +1,8 @@
 // The flat-object fast path of payload parsing (eval.cpp scan_flat) against simdjson's DOM,
 // which it must agree with exactly: same records accepted, same values, same type errors.
+#include <charconv>
+#include <cmath>
+#include <cstring>
 #include <random>
 
 #include "agent/query/query_internal.h"
@@ -131,4 +134,56 @@ TEST_CASE("FlatPayloadFastPathAgreesWithTheDomOnMutations") {
     }
   }
   CHECK(flat > total / 20);  // the mutations do exercise the fast path
+}
+
+TEST_CASE("DoublesAreWrittenExactlyLikeToChars") {
+  // append_value_json has a fast path for short decimals; it must write what std::to_chars
+  // writes (the shortest round-trip text) for every double.
+  auto expect = [](double d) {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, d);
+    return std::string(buf, r.ptr);
+  };
+  auto ours = [](double d) {
+    std::string s;
+    append_value_json(&s, Value::of_double(d));
+    return s;
+  };
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> unit(0, 1);
+  int checked = 0;
+  auto check = [&](double d) {
+    if (!std::isfinite(d)) return;
+    ++checked;
+    const std::string a = ours(d), b = expect(d);
+    if (a != b) {
+      CAPTURE(d);
+      CHECK(a == b);
+    }
+  };
+  const double fixed[] = {0.001, 0.0015, 0.01, 0.1, 0.5, 1, 2, 10, 16, 100, 1000, 12345, 100000, 120000,
+                          1e6, 1.5e6, 1234567, 1e14, 999999999999999, 1e15, 0.3, 0.7, 18.48, 18.5,
+                          21.999999999999996, 2.675, 1.005, 0.000999, 123456789012.345, 5e-324,
+                          4503599627370496.5, 9007199254740993.0, -0.0, 0.0, 1.0 / 3, 2.0 / 3};
+  for (double d : fixed) {
+    check(d);
+    check(-d);
+  }
+  for (int i = 0; i < 400000; ++i) {
+    // Decimals with 0-7 places at magnitudes 1e-4..1e15, their neighbours, averages, and raw bits.
+    const int places = static_cast<int>(rng() % 8);
+    const double mag = std::pow(10.0, static_cast<int>(rng() % 19) - 4);
+    const double m = std::floor(unit(rng) * mag * std::pow(10.0, places));
+    const double d = m / std::pow(10.0, places);
+    check(d);
+    check(std::nextafter(d, 0.0));
+    check(std::nextafter(d, 1e300));
+    check((d + 1.37) / 6);
+    std::uint64_t bits = rng();
+    double r;
+    std::memcpy(&r, &bits, sizeof r);
+    check(r);
+    check(std::ldexp(1.0, static_cast<int>(rng() % 120) - 60));
+  }
+  CHECK(checked > 2000000);
 }
