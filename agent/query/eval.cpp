@@ -314,20 +314,25 @@ void encode_key_value(std::string* out, const Value& v) {
       return;
     }
     case VType::kString: {
-      // Runs without a 0 byte are appended whole (GROUP BY keys are encoded once per record).
-      std::string_view rest = v.s;
-      for (;;) {
-        const std::size_t z = rest.find('\0');
-        if (z == std::string_view::npos) break;
-        out->append(rest.data(), z + 1);
-        out->push_back('\xff');
-        rest.remove_prefix(z + 1);
-      }
-      out->append(rest);
-      out->append(2, '\0');
+      out->pop_back();
+      encode_key_text(out, v.s);
       return;
     }
   }
+}
+
+void encode_key_text(std::string* out, std::string_view rest) {
+  out->push_back(static_cast<char>(VType::kString));
+  // Runs without a 0 byte are appended whole (GROUP BY keys are encoded once per record).
+  for (;;) {
+    const std::size_t z = rest.find('\0');
+    if (z == std::string_view::npos) break;
+    out->append(rest.data(), z + 1);
+    out->push_back('\xff');
+    rest.remove_prefix(z + 1);
+  }
+  out->append(rest);
+  out->append(2, '\0');
 }
 
 bool decode_key_value(std::string_view* in, Value* v) {
@@ -968,6 +973,34 @@ Value math1(Fn fn, const Value& a, EvalContext& ctx) {
 }
 
 }  // namespace
+
+bool Evaluator::flat_text(const Expr& e, const EvalContext& ctx, std::string_view* text) const {
+  if (e.kind != ExprKind::kColumn || !ctx.doc || !ctx.doc->flat) return false;
+  const auto slot = static_cast<std::size_t>(e.index);
+  if (e.index < 0 || slot >= ctx.doc->fields.size() || !ctx.doc->found[slot]) return false;
+  const JsonDoc::Field& f = ctx.doc->fields[slot];
+  if (f.v.type != VType::kString || (e.declared && e.decl_type != ColumnType::kString)) return false;
+  *text = f.text;
+  return true;
+}
+
+bool Evaluator::flat_number(const Expr& e, const EvalContext& ctx, Value* out) const {
+  if (e.kind != ExprKind::kColumn || !ctx.doc || !ctx.doc->flat) return false;
+  const auto slot = static_cast<std::size_t>(e.index);
+  if (e.index < 0 || slot >= ctx.doc->fields.size() || !ctx.doc->found[slot]) return false;
+  const Value& v = ctx.doc->fields[slot].v;
+  if (v.type == VType::kInt && (!e.declared || e.decl_type == ColumnType::kInt)) {
+    out->type = VType::kInt;
+    out->i = v.i;
+    return true;
+  }
+  if (v.is_number() && ((!e.declared && v.type == VType::kDouble) || (e.declared && e.decl_type == ColumnType::kDouble))) {
+    out->type = VType::kDouble;
+    out->d = v.as_double();
+    return true;
+  }
+  return false;
+}
 
 bool Evaluator::truth(const Expr& e, EvalContext& ctx) const {
   const Value v = eval(e, ctx);

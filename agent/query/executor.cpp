@@ -426,10 +426,17 @@ class ExecutorImpl final : public Executor {
     }
     key_bytes_.clear();
     for (std::size_t k = 0; k < q_.keys.size(); ++k) {
+      std::string_view text;
+      if (ev_.flat_text(*q_.keys[k], ctx, &text)) {  // GROUP BY device: no Value on the way
+        encode_key_text(&key_bytes_, text);
+        continue;
+      }
       keys_[k] = ev_.eval(*q_.keys[k], ctx);
       encode_key_value(&key_bytes_, keys_[k]);
     }
-    for (std::size_t k = 0; k < q_.agg_args.size(); ++k) args_[k] = ev_.eval(*q_.agg_args[k], ctx);
+    for (std::size_t k = 0; k < q_.agg_args.size(); ++k) {
+      if (!ev_.flat_number(*q_.agg_args[k], ctx, &args_[k])) args_[k] = ev_.eval(*q_.agg_args[k], ctx);
+    }
     bool start_ok = true, end_hit = false;
     if (q_.ast.start_cond) start_ok = ev_.truth(*q_.ast.start_cond, ctx);
     if (q_.ast.end_cond) end_hit = ev_.truth(*q_.ast.end_cond, ctx);

@@ -55,6 +55,8 @@ bool decode_value(std::string_view* in, Value* v);
 // compare_values within a type (strings escaped and 0-terminated, numbers big-endian with the
 // sign flipped), so groups sort naturally and short keys stay within std::string's inline buffer.
 void encode_key_value(std::string* out, const Value& v);
+// encode_key_value of a string value, from its text.
+void encode_key_text(std::string* out, std::string_view text);
 bool decode_key_value(std::string_view* in, Value* v);
 // 64-bit hash for count_distinct: equal numbers hash equal whether int or double.
 std::uint64_t hash_value(const Value& v);
@@ -226,6 +228,12 @@ class Evaluator {
   Value eval(const Expr& e, EvalContext& ctx) const;
   // SQL three-valued truth: true only for a true boolean.
   bool truth(const Expr& e, EvalContext& ctx) const;
+  // Shortcuts for a column read from a flat payload (parse() took the fast path), for the
+  // per-record hot path: the value eval() would return, without building a Value. False when
+  // it does not apply (not a column, not flat, missing member, another type, a type error):
+  // then call eval().
+  bool flat_text(const Expr& e, const EvalContext& ctx, std::string_view* text) const;
+  bool flat_number(const Expr& e, const EvalContext& ctx, Value* out) const;  // sets type and i/d only
 
  private:
   std::unique_ptr<JsonDoc> doc_;
