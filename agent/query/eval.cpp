@@ -86,6 +86,13 @@ bool append_short_decimal(std::string* out, double d) {
   std::uint64_t bits;
   std::memcpy(&bits, &a, sizeof bits);
   if ((bits & ((std::uint64_t{1} << 52) - 1)) == 0) return false;
+  // Quick reject of the long ones (an average, a sketch estimate): a * 10^6 of a decimal with at
+  // most 6 places is within rounding error of a whole number. Rejecting is always safe.
+  if (a < 1e9) {
+    const double s6 = a * 1e6;
+    const double frac = s6 - static_cast<double>(static_cast<std::int64_t>(s6 + 0.5));
+    if (frac > 1e-3 || frac < -1e-3) return false;
+  }
   for (int k = 0; k < 7; ++k) {
     const double scaled = a * kPow10[k];
     if (scaled >= 1e15) return false;
