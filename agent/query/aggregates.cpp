@@ -86,7 +86,7 @@ AggLayout::AggLayout(const std::vector<AggSpec>& specs) {
   for (const auto& s : specs) {
     switch (s.kind) {
       case AggKind::kSum:
-      case AggKind::kAvg: typical_bytes_ += 32; break;         // ExactSum partials
+      case AggKind::kAvg: break;                               // ExactSum partials are inline
       case AggKind::kStddevSamp:
       case AggKind::kStddevPop: typical_bytes_ += 96; break;
       case AggKind::kQuantile: typical_bytes_ += 48; break;    // sparse buckets
