@@ -589,38 +589,43 @@ struct QuantileSketch::Store {
       return;
     }
     if (sgn != 0) {
-      std::int32_t hi = key;
+      std::int32_t hi = key, lo = std::numeric_limits<std::int32_t>::max();
       for (std::size_t i = 0; i < n; ++i) {
-        if (sign[i] == sgn) hi = std::max(hi, small[i].key);
+        if (sign[i] == sgn) {
+          hi = std::max(hi, small[i].key);
+          lo = std::min(lo, small[i].key);
+        }
       }
       std::int32_t floor = clamp_floor(hi, max_buckets);
       key = std::max(key, floor);
-      // Collapse same-sign buckets below the floor into it (merging duplicates).
-      bool collapsed = false;
-      for (std::size_t i = 0; i < n; ++i) {
-        if (sign[i] == sgn && small[i].key < floor) {
-          small[i].key = floor;
-          collapsed = true;
+      if (lo < floor) {
+        // Collapse same-sign buckets below the floor into it (merging duplicates).
+        for (std::size_t i = 0; i < n; ++i) {
+          if (sign[i] == sgn && small[i].key < floor) small[i].key = floor;
         }
-      }
-      if (collapsed) dedupe();  // the buckets are distinct otherwise
-      if (big) {  // dedupe overflowed a count
-        add(sgn, key, c, max_buckets);
-        return;
+        dedupe();
+        if (big) {  // dedupe overflowed a count
+          add(sgn, key, c, max_buckets);
+          return;
+        }
       }
     } else {
       key = 0;
     }
+    std::size_t at = n;
     for (std::size_t i = 0; i < n; ++i) {
       if (sign[i] == sgn && small[i].key == key) {
-        if (c > std::numeric_limits<std::uint32_t>::max() - small[i].count) break;
-        small[i].count += static_cast<std::uint32_t>(c);
-        return;
+        at = i;
+        break;
       }
     }
-    bool exists = false;
-    for (std::size_t i = 0; i < n; ++i) exists |= (sign[i] == sgn && small[i].key == key);
-    if (!exists && n < kSmall && c <= std::numeric_limits<std::uint32_t>::max()) {
+    if (at < n) {
+      if (c <= std::numeric_limits<std::uint32_t>::max() - small[at].count) {
+        small[at].count += static_cast<std::uint32_t>(c);
+        return;
+      }
+      // The count would overflow 32 bits: the big store counts in 64.
+    } else if (n < kSmall && c <= std::numeric_limits<std::uint32_t>::max()) {
       sign[n] = static_cast<std::int8_t>(sgn);
       small[n] = Entry{key, static_cast<std::uint32_t>(c)};
       ++n;
