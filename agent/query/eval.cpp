@@ -329,6 +329,16 @@ void encode_key_value(std::string* out, const Value& v) {
 }
 
 void encode_key_text(std::string* out, std::string_view rest) {
+  if (rest.find('\0') == std::string_view::npos) {  // the usual case: tag, text, two 0 bytes
+    const std::size_t at = out->size();
+    out->resize(at + rest.size() + 3);
+    char* p = out->data() + at;
+    *p = static_cast<char>(VType::kString);
+    if (!rest.empty()) std::memcpy(p + 1, rest.data(), rest.size());
+    p[rest.size() + 1] = '\0';
+    p[rest.size() + 2] = '\0';
+    return;
+  }
   out->push_back(static_cast<char>(VType::kString));
   // Runs without a 0 byte are appended whole (GROUP BY keys are encoded once per record).
   for (;;) {
@@ -368,23 +378,23 @@ bool decode_key_value(std::string_view* in, Value* v) {
       std::memcpy(&v->d, &bits, 8);
       return true;
     }
-    case VType::kString:
-      for (std::size_t k = 0; k + 1 < in->size(); ++k) {
-        const char c = (*in)[k];
-        if (c != '\0') {
-          v->s.push_back(c);
-          continue;
-        }
-        const char n = (*in)[k + 1];
+    case VType::kString: {
+      // Runs up to each 0 byte are copied whole; "\0\xff" is a 0 byte of the text, "\0\0" ends it.
+      std::string_view rest = *in;
+      for (;;) {
+        const std::size_t z = rest.find('\0');
+        if (z == std::string_view::npos || z + 1 >= rest.size()) return false;
+        v->s.append(rest.data(), z);
+        const char n = rest[z + 1];
+        rest.remove_prefix(z + 2);
         if (n == '\0') {
-          in->remove_prefix(k + 2);
+          *in = rest;
           return true;
         }
         if (n != '\xff') return false;
         v->s.push_back('\0');
-        ++k;
       }
-      return false;
+    }
   }
   return false;
 }
