@@ -442,30 +442,10 @@ inline std::uint64_t load8(const char* p) {
 }
 constexpr bool kSwar = std::endian::native == std::endian::little;
 
-// -?digits.digits with at most 15 significant digits: mantissa and 10^fraction-digits are both
-// exact doubles, so one IEEE division gives the correctly rounded value (Clinger's fast path),
-// the same double as simdjson's or from_chars' parse. False: use from_chars.
-bool exact_decimal(const char* b, const char* e, double* out) {
-  static constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-  const bool neg = *b == '-';
-  if (neg) ++b;
-  std::uint64_t m = 0;
-  int digits = 0, frac = -1;
-  for (const char* p = b; p < e; ++p) {
-    if (*p == '.') {
-      frac = 0;
-      continue;
-    }
-    m = m * 10 + static_cast<std::uint64_t>(*p - '0');
-    if (m != 0) ++digits;  // leading zeros are not significant
-    if (frac >= 0) ++frac;
-  }
-  if (digits > 15 || frac < 0 || frac > 22) return false;
-  double v = static_cast<double>(m) / kPow10[frac];
-  *out = neg ? -v : v;
-  return true;
-}
+// Powers of ten that are exact doubles: m / 10^k with m < 2^53 is then one correctly rounded
+// division (Clinger's fast path), the same double as simdjson's or from_chars' parse.
+constexpr double kExactPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 // First byte at or after p that ends a plain string: '"', '\\', a control or a non-ASCII byte.
 inline const char* string_stop(const char* p, const char* end) {
@@ -511,7 +491,8 @@ bool scan_flat(std::string_view in, JsonDoc* doc) {
   const char* p = in.data();
   const char* const end = p + in.size();
   auto skip_ws = [&] {
-    while (p < end && json_ws(*p)) ++p;
+    // Most payloads have no whitespace: one comparison for them.
+    while (p < end && static_cast<unsigned char>(*p) <= ' ' && json_ws(*p)) ++p;
   };
   // A string without escapes, control or non-ASCII bytes; p at the opening quote.
   auto string = [&](std::string_view* out) {
@@ -561,28 +542,48 @@ bool scan_flat(std::string_view in, JsonDoc* doc) {
         // -?(0|[1-9][0-9]*)(.[0-9]+)? : no exponent, at most 24 bytes, so neither overflow nor
         // underflow can happen for decimals; integers must fit int64 and not be "-0" (simdjson
         // reads that as a double).
+        // A number the query reads is parsed while it is scanned: m collects its digits (it
+        // wraps past 19 digits, but is used only with at most 15 significant ones).
         const char* b = p;
-        if (*p == '-') ++p;
+        const bool neg = *p == '-';
+        if (neg) ++p;
         if (p == end || *p < '0' || *p > '9') return false;
+        std::uint64_t m = 0;
+        int sig = 0;  // significant digits (after the leading zeros)
+        auto digits = [&] {
+          if (!slot) {
+            p = digits_end(p, end);
+            return;
+          }
+          for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+            m = m * 10 + static_cast<std::uint64_t>(*p - '0');
+            if (m != 0) ++sig;
+          }
+        };
         if (*p == '0') {
           ++p;
         } else {
-          p = digits_end(p, end);
+          digits();
         }
         bool decimal = false;
+        std::ptrdiff_t frac = 0;
         if (p < end && *p == '.') {
           decimal = true;
           ++p;
           const char* d = p;
-          p = digits_end(p, end);
-          if (p == d) return false;
+          digits();
+          frac = p - d;
+          if (frac == 0) return false;
         }
         if (p < end && (*p == 'e' || *p == 'E')) return false;
         if (p - b > 24) return false;
         if (slot) {
           if (decimal) {
             double d = 0;
-            if (!exact_decimal(b, p, &d)) {
+            if (sig <= 15 && frac <= 22) {
+              d = static_cast<double>(m) / kExactPow10[frac];
+              if (neg) d = -d;
+            } else {
               auto r = std::from_chars(b, p, d);
               if (r.ec != std::errc() || r.ptr != p || !std::isfinite(d)) return false;
             }
@@ -590,8 +591,12 @@ bool scan_flat(std::string_view in, JsonDoc* doc) {
             slot->v.d = d;
           } else {
             std::int64_t i = 0;
-            auto r = std::from_chars(b, p, i);
-            if (r.ec != std::errc() || r.ptr != p) return false;
+            if (sig <= 18) {
+              i = neg ? -static_cast<std::int64_t>(m) : static_cast<std::int64_t>(m);
+            } else {
+              auto r = std::from_chars(b, p, i);
+              if (r.ec != std::errc() || r.ptr != p) return false;
+            }
             slot->v.type = VType::kInt;
             slot->v.i = i;
           }

@@ -89,6 +89,12 @@ TEST_CASE("FlatPayloadFastPathAgreesWithTheDom") {
       {R"({"big":0.1234567890123456789})", true},              // from_chars, not the fast division
       {R"({"big":123456789012345.6})", true},
       {R"({"temp":-0.0,"big":0})", true},
+      {R"({"big":0.0000000000000000000001})", true},           // 22 decimals: the exact division
+      {R"({"big":0.0000000000000000000001e0})", false},        // exponent: the DOM
+      {R"({"big":0.0000000000000000000000001})", false},       // over 24 bytes: the DOM
+      {R"({"big":12345678901234567.5})", true},                // 18 digits: from_chars
+      {R"({"big":123456789012345678,"temp":99999999999999.99})", true},
+      {R"({"big":-1234567890123456789,"temp":-1234567890123456.7})", true},
       {R"({"big":9223372036854775808})", false},               // uint64: the DOM decides
       {R"({"big":-0})", false},
       {R"({"big":1e3})", false},
