@@ -763,7 +763,11 @@ class ExecutorImpl final : public Executor {
       if (ctx.error) eval_error();
       return;
     }
-    OutputRow row;
+    // Built in a member: when the sink only reads the row (outpost query, tests), its buffers
+    // are reused by the next one instead of allocated per row; a sink that keeps it moves them.
+    OutputRow& row = row_;
+    row.payload.clear();
+    row.key.clear();
     row.payload.reserve(last_row_bytes_ + 16);
     for (std::size_t i = 0; i < q_.ast.items.size(); ++i) {
       row.payload.append(column_prefix_[i]);
@@ -813,6 +817,7 @@ class ExecutorImpl final : public Executor {
   // Scratch, reused per record.
   std::vector<Value> keys_, args_, results_, out_keys_;
   std::string key_bytes_;
+  OutputRow row_;  // emit_group's row (see there)
   std::vector<std::int64_t> reemit_;
   std::size_t groups_hint_ = 0;  // groups of the last closed window (not state: only a size hint)
   std::size_t last_row_bytes_ = 0;
