@@ -35,6 +35,10 @@ for t in "${targets[@]}"; do
   seeds="tests/fuzz/corpus/${t#fuzz_}"
   work=$(mktemp -d)
   [[ -d "$seeds" ]] && cp -r "$seeds/." "$work/"
+  # The config fuzzer also starts from every real and every broken config in the tree.
+  if [[ "$t" == fuzz_config ]]; then
+    find tests/config/broken examples systemd -name '*.yaml' -exec cp -t "$work/" {} + 2>/dev/null || true
+  fi
   echo "=== fuzz $t: ${seconds}s from $(find "$work" -type f | wc -l) seeds ==="
   if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
        -artifact_prefix="$root/$build/artifacts/$t-" -print_final_stats=1 "$work" >"$build/$t.log" 2>&1; then

@@ -3,13 +3,16 @@
 # the default (release) preset and runs every test, then builds the debug preset (ASan + UBSan)
 # and runs the unit and fault tests under the sanitizers. Then the cross builds: aarch64 (Pi OS
 # 64-bit, Graviton) with its unit tests under qemu-aarch64, and armhf (Pi OS 32-bit) with its
-# unit tests under qemu-arm; each builds only `outpost` and the unit tests.
+# unit tests under qemu-arm; each builds only `outpost` and the unit tests. Between the two, every
+# libFuzzer target runs for a short time (tools/fuzz.sh).
 #
 # Options (environment):
 #   OUTPOST_TEST_PRESETS="default debug"   which presets to build and test
 #   OUTPOST_SKIP_CROSS=1                   skip the cross builds
 #   OUTPOST_CROSS_TARGETS="aarch64 armhf"  which cross presets to build and unit-test
-#   OUTPOST_LONG=1                         also the long soak/fault runs (documented in README)
+#   OUTPOST_SKIP_FUZZ=1                    skip the libFuzzer runs (tools/fuzz.sh)
+#   OUTPOST_FUZZ_SECONDS=N                 seconds per fuzz target (default 15; 600 with OUTPOST_LONG)
+#   OUTPOST_LONG=1                         also the long soak/fault/fuzz runs (documented in README)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -52,6 +55,20 @@ for preset in $presets; do
     fi
   fi
 done
+# Fuzzing (tools/fuzz.sh): every libFuzzer target, built with clang, runs for a short time on a
+# copy of its seeds; a crash fails the run and leaves its input in build/fuzz/artifacts/.
+if [[ "${OUTPOST_SKIP_FUZZ:-0}" != "1" ]]; then
+  fuzz_seconds=${OUTPOST_FUZZ_SECONDS:-15}
+  [[ "${OUTPOST_LONG:-0}" == "1" ]] && fuzz_seconds=${OUTPOST_FUZZ_SECONDS:-600}
+  t0=$SECONDS
+  echo "=== fuzz: every target for ${fuzz_seconds} s (tools/fuzz.sh) ==="
+  if ! OUTPOST_FUZZ_SECONDS=$fuzz_seconds bash tools/fuzz.sh; then
+    echo "=== fuzz: FAILED (see above; inputs in build/fuzz/artifacts/) ==="
+    status=1
+  fi
+  echo "=== fuzz: done in $((SECONDS - t0)) s ==="
+fi
+
 report_flaky() {
   local f
   for f in "${flaky[@]}"; do echo "=== FLAKY (failed once, passed alone): $f==="; done

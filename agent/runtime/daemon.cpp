@@ -462,6 +462,9 @@ StatusSnapshot Daemon::Impl::snapshot() const {
       ss.records_appended = rt->counters.records.load();
       ss.dead_letters = rt->counters.dead_letters.load();
       ss.decode_errors = rt->counters.decode_errors.load();
+      for (std::size_t c = 0; c < decode::kErrorClassCount; ++c) {
+        ss.decode_errors_by_class[c] = rt->counters.decode_errors_by_class[c].load();
+      }
       ss.malformed = rt->counters.malformed.load();
       ss.append_errors = rt->counters.append_errors.load();
       ss.bytes_in = rt->counters.bytes.load();

@@ -87,6 +87,8 @@ Status IngestSink::deliver(const ingest::SourceMessage& m) {
   const decode::DecodeResult result = decoder->decode(m.payload);
   if (result.is_error()) {
     stream.counters.decode_errors.fetch_add(1, std::memory_order_relaxed);
+    stream.counters.decode_errors_by_class[static_cast<std::size_t>(result.error().error_class)].fetch_add(
+        1, std::memory_order_relaxed);
     return dead_letter(stream, m, decode::dead_letter_for(result.error(), m.payload, source_buffer_, stream.plan.name));
   }
   // A csv header line: nothing to store, and the message is consumed (the decoder counts it).

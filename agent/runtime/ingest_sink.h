@@ -8,6 +8,7 @@
 // are atomics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -27,6 +28,9 @@ struct StreamCounters {
   std::atomic<std::uint64_t> records{0};        // appended to the stream
   std::atomic<std::uint64_t> dead_letters{0};   // appended to its dead-letter stream
   std::atomic<std::uint64_t> decode_errors{0};  // payloads that failed to decode
+  // decode_errors by decode::ErrorClass, so a dashboard can tell a schema change (field_type,
+  // missing_field) from line noise (syntax, not_utf8) without reading dead letters.
+  std::array<std::atomic<std::uint64_t>, decode::kErrorClassCount> decode_errors_by_class{};
   std::atomic<std::uint64_t> malformed{0};      // frames the source itself flagged (e.g. over-long lines)
   std::atomic<std::uint64_t> append_errors{0};  // the log refused (full, I/O); message not acked
   std::atomic<std::uint64_t> bytes{0};          // payload bytes received

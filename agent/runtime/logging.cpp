@@ -6,8 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <string>
+
+#include "agent/decode/event_time.h"
 
 namespace outpost::runtime {
 namespace {
@@ -52,14 +53,12 @@ void log_line(LogLevel level, std::string_view component, std::string_view messa
     line += std::to_string(static_cast<int>(level));
     line += '>';
   } else {
-    auto now = std::chrono::system_clock::now();
-    std::time_t secs = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char stamp[96];
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    // 64-bit milliseconds and agent/decode's civil-date conversion rather than time_t + gmtime:
+    // time_t is 32 bits in the armhf build (Pi OS 32-bit).
+    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch()).count();
+    std::string stamp = decode::format_rfc3339_ms(now_ms);
+    stamp += ' ';
     line += stamp;
     line += level_name(level);
     line += ' ';

@@ -165,8 +165,8 @@ class QueryHostImpl final : public QueryHost, private query::RowSink {
       auto st = decode_state(c.state);
       bool loaded = false;
       if (!st.is_ok()) {
-        log_warning("query", plan_.name + ": " + st.status().message() + "; starting with empty windows at input seq " +
-                                 std::to_string(input_seq_ + 1));
+        state_discarded(st.status().message() + "; starting with empty windows at input seq " +
+                        std::to_string(input_seq_ + 1));
       } else if (st.value().sql_fingerprint != fingerprint(plan_.sql)) {
         late_seq_ = st.value().late_seq;
         log_warning("query", plan_.name + ": the SQL changed since the checkpoint; its window state is discarded and the "
@@ -178,8 +178,8 @@ class QueryHostImpl final : public QueryHost, private query::RowSink {
           loaded = true;
         } else {
           executor_ = query::Executor::create(query_, executor_options());
-          log_warning("query", plan_.name + ": checkpoint state unreadable (" + ls.message() +
-                                   "); starting with empty windows at input seq " + std::to_string(input_seq_ + 1));
+          state_discarded("checkpoint state unreadable (" + ls.message() + "); starting with empty windows at input seq " +
+                          std::to_string(input_seq_ + 1));
         }
       }
       if (loaded) {
@@ -362,6 +362,15 @@ class QueryHostImpl final : public QueryHost, private query::RowSink {
   void set_state(const char* state) {
     std::lock_guard lock(metrics_mu_);
     if (metrics_.state != "failed") metrics_.state = state;
+  }
+
+  // A damaged checkpoint never stops the query (a crash loop would stop every later window);
+  // it is logged, counted and shown as the query's last error.
+  void state_discarded(const std::string& message) {
+    log_warning("query", plan_.name + ": " + message);
+    std::lock_guard lock(metrics_mu_);
+    ++metrics_.checkpoint_state_discarded;
+    metrics_.last_error = message;
   }
 
   void record_error(const std::string& message) {

@@ -43,6 +43,9 @@ struct QueryMetrics {
   std::uint64_t late_events = 0;
   std::uint64_t late_dropped = 0;
   std::uint64_t errors = 0;          // input records the query could not evaluate
+  // Checkpoints whose saved window state could not be read (damaged on disk): the query went on
+  // from the checkpoint's input position with empty windows, so those windows' rows are partial.
+  std::uint64_t checkpoint_state_discarded = 0;
   std::int64_t watermark_ms = 0;
   std::int64_t last_checkpoint_ms = 0;  // wall clock
   std::string last_error;

@@ -63,6 +63,12 @@ void stream_json(JsonOut& j, const StreamSnapshot& s) {
     j.key("appended_since_start").num(s.records_appended);
     j.key("dead_letters_since_start").num(s.dead_letters);
     j.key("decode_errors").num(s.decode_errors);
+    j.key("decode_errors_by_class").begin_object();
+    for (std::size_t c = 0; c < decode::kErrorClassCount; ++c) {
+      if (s.decode_errors_by_class[c] == 0) continue;
+      j.key(decode::error_class_name(static_cast<decode::ErrorClass>(c))).num(s.decode_errors_by_class[c]);
+    }
+    j.end_object();
     j.key("append_errors").num(s.append_errors);
     j.key("last_append_ms").num(s.last_append_ms);
   }
@@ -257,6 +263,7 @@ std::string status_json(const StatusSnapshot& s) {
     j.key("late_events").num(q.late_events);
     j.key("late_dropped").num(q.late_dropped);
     j.key("errors").num(q.errors);
+    j.key("checkpoint_state_discarded").num(q.checkpoint_state_discarded);
     j.key("watermark_ms").num(q.watermark_ms);
     j.key("last_error").str(q.last_error);
     j.end_object();
@@ -314,6 +321,15 @@ std::string prometheus_text(const StatusSnapshot& s) {
              [](const StreamSnapshot& x) { return x.bytes_in; }, true);
   per_stream("outpost_ingest_decode_errors_total", T::kCounter, "Payloads that failed to decode (dead-lettered).",
              [](const StreamSnapshot& x) { return x.decode_errors; }, true);
+  // Every class is exported for every declared stream (zeros too), so rate() sees the first error.
+  w.family("outpost_ingest_decode_errors_by_class_total", T::kCounter,
+           "Payloads that failed to decode, by why (too_large, not_utf8, syntax, shape, missing_field, field_type, time).");
+  for (const auto& st : s.streams) {
+    for (std::size_t c = 0; c < decode::kErrorClassCount; ++c) {
+      w.sample({{"stream", st.name}, {"class", decode::error_class_name(static_cast<decode::ErrorClass>(c))}},
+               static_cast<double>(st.decode_errors_by_class[c]));
+    }
+  }
   per_stream("outpost_ingest_dead_letters_total", T::kCounter, "Records written to the stream's dead-letter stream.",
              [](const StreamSnapshot& x) { return x.dead_letters; }, true);
   per_stream("outpost_ingest_append_errors_total", T::kCounter, "Appends the log refused (message not acknowledged).",
@@ -364,6 +380,9 @@ std::string prometheus_text(const StatusSnapshot& s) {
   for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.late_events));
   w.family("outpost_query_late_dropped_total", T::kCounter, "Late events dropped (beyond allowed lateness or drop policy).");
   for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.late_dropped));
+  w.family("outpost_query_checkpoint_state_discarded_total", T::kCounter,
+           "Checkpoints whose saved window state was unreadable and was replaced by empty windows.");
+  for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.checkpoint_state_discarded));
   w.family("outpost_query_watermark_timestamp_seconds", T::kGauge, "Current watermark (event time, Unix seconds).");
   for (const auto& q : s.queries) w.sample(q_labels(q), static_cast<double>(q.watermark_ms) / 1000.0);
   w.family("outpost_query_up", T::kGauge, "1 unless the query failed.");

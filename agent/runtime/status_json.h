@@ -3,10 +3,12 @@
 // line. Pure functions of the snapshot, so each view is tested without a running daemon.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "agent/decode/decoder.h"
 #include "agent/http/metrics.h"
 #include "agent/ingest/source.h"
 #include "agent/runtime/plan.h"
@@ -23,6 +25,7 @@ struct StreamSnapshot {
   std::uint64_t records_appended = 0;  // since start
   std::uint64_t dead_letters = 0;
   std::uint64_t decode_errors = 0;
+  std::array<std::uint64_t, decode::kErrorClassCount> decode_errors_by_class{};  // index: decode::ErrorClass
   std::uint64_t malformed = 0;
   std::uint64_t append_errors = 0;
   std::uint64_t bytes_in = 0;

@@ -80,3 +80,17 @@ def finish():
     """Prints the summary line and returns the exit code."""
     print(f"{'FAILED' if failures else 'ok'}: {len(failures)} failure(s)")
     return 1 if failures else 0
+
+
+def run_in_tmpdir(prefix, body):
+    """Runs body(tmp) with a fresh temporary directory, then always stops every process started
+    with start() and removes the directory; returns finish()'s exit code."""
+    import shutil
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        body(tmp)
+    finally:
+        stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return finish()

@@ -208,6 +208,12 @@ def main():
         code, metrics = http_get(http_port, "/metrics")
         check(code == 200 and 'outpost_ingest_records_total{stream="readings"} 500' in metrics, "metrics count ingested records")
         check('outpost_ingest_decode_errors_total{stream="readings"} 2' in metrics, "metrics count decode errors")
+        check('outpost_ingest_decode_errors_by_class_total{stream="readings",class="syntax"} 2' in metrics and
+              'outpost_ingest_decode_errors_by_class_total{stream="readings",class="field_type"} 0' in metrics,
+              "metrics count decode errors by class (syntax 2, the other classes 0)")
+        code, body = http_get(http_port, "/v1/status")
+        by_class = [s.get("decode_errors_by_class") for s in json.loads(body)["streams"] if s["name"] == "readings"]
+        check(by_class == [{"syntax": 2}], f"/v1/status shows decode errors by class: {by_class}")
         if shutil.which("promtool"):
             r = subprocess.run(["promtool", "check", "metrics"], input=metrics.encode(), capture_output=True)
             check(r.returncode == 0, "promtool accepts /metrics: " + r.stdout.decode() + r.stderr.decode())
