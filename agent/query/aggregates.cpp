@@ -86,7 +86,7 @@ AggLayout::AggLayout(const std::vector<AggSpec>& specs) {
   for (const auto& s : specs) {
     switch (s.kind) {
       case AggKind::kSum:
-      case AggKind::kAvg: typical_bytes_ += 32; break;         // ExactSum partials
+      case AggKind::kAvg: break;                               // ExactSum partials are inline
       case AggKind::kStddevSamp:
       case AggKind::kStddevPop: typical_bytes_ += 96; break;
       case AggKind::kQuantile: typical_bytes_ += 48; break;    // sparse buckets
@@ -301,45 +301,68 @@ void AggLayout::merge(std::byte* dst, const std::byte* src) const {
 }
 
 void AggLayout::results(const std::byte* b, std::vector<Value>* out) const {
-  out->clear();
-  for (const auto& s : slots_) {
+  // Written in place (type and number only, for numbers): results are read once per emitted
+  // row, and rebuilding the Values (each with its std::string) cost more than the aggregates.
+  out->resize(slots_.size());
+  auto set_null = [](Value& v) { v.type = VType::kNull; };
+  auto set_int = [](Value& v, std::int64_t x) {
+    v.type = VType::kInt;
+    v.i = x;
+  };
+  auto set_double = [](Value& v, double x) {
+    v.type = VType::kDouble;
+    v.d = x;
+  };
+  for (std::size_t k = 0; k < slots_.size(); ++k) {
+    const Slot& s = slots_[k];
+    Value& o = (*out)[k];
     switch (s.kind) {
       case AggKind::kCount:
-      case AggKind::kCountX:
-        out->push_back(Value::of_int(static_cast<std::int64_t>(at<CountSlot>(b, s.offset).n)));
-        break;
+      case AggKind::kCountX: set_int(o, static_cast<std::int64_t>(at<CountSlot>(b, s.offset).n)); break;
       case AggKind::kSum: {
         const auto& x = at<SumSlot>(b, s.offset);
         if (!x.has_int && !x.has_double) {
-          out->push_back(Value::null());
+          set_null(o);
         } else if (!x.has_double) {
-          out->push_back(Value::of_int(x.i));
+          set_int(o, x.i);
         } else {
           ExactSum t = x.d;
           if (x.has_int) t.add(static_cast<double>(x.i));
-          out->push_back(Value::of_double(t.value()));
+          set_double(o, t.value());
         }
         break;
       }
       case AggKind::kAvg: {
         const auto& x = at<AvgSlot>(b, s.offset);
-        out->push_back(x.n ? Value::of_double(x.s.value() / static_cast<double>(x.n)) : Value::null());
+        if (x.n) {
+          set_double(o, x.s.value() / static_cast<double>(x.n));
+        } else {
+          set_null(o);
+        }
         break;
       }
       case AggKind::kMin:
-      case AggKind::kMax: out->push_back(at<ValueSlot>(b, s.offset).v); break;
+      case AggKind::kMax: o = at<ValueSlot>(b, s.offset).v; break;
       case AggKind::kEarliest:
       case AggKind::kLatest: {
         const auto& x = at<TimedSlot>(b, s.offset);
-        out->push_back(x.has ? x.v : Value::null());
+        if (x.has) {
+          o = x.v;
+        } else {
+          set_null(o);
+        }
         break;
       }
       case AggKind::kCountDistinct:
-        out->push_back(Value::of_int(static_cast<std::int64_t>(at<DistinctCounter>(b, s.offset).estimate())));
+        set_int(o, static_cast<std::int64_t>(at<DistinctCounter>(b, s.offset).estimate()));
         break;
       case AggKind::kQuantile: {
         const auto& x = at<QuantileSketch>(b, s.offset);
-        out->push_back(x.count() ? Value::of_double(x.quantile(s.q)) : Value::null());
+        if (x.count()) {
+          set_double(o, x.quantile(s.q));
+        } else {
+          set_null(o);
+        }
         break;
       }
       case AggKind::kStddevSamp:
@@ -347,14 +370,14 @@ void AggLayout::results(const std::byte* b, std::vector<Value>* out) const {
         const auto& x = at<StddevSlot>(b, s.offset);
         const double n = static_cast<double>(x.n);
         if (x.n == 0 || (s.kind == AggKind::kStddevSamp && x.n < 2)) {
-          out->push_back(Value::null());
+          set_null(o);
           break;
         }
         const double sum = x.s.value();
         // Both sums are exact and rounded once, so the result does not depend on arrival order.
         double m2 = x.s2.value() - sum * (sum / n);
         if (m2 < 0) m2 = 0;
-        out->push_back(Value::of_double(std::sqrt(m2 / (s.kind == AggKind::kStddevSamp ? n - 1 : n))));
+        set_double(o, std::sqrt(m2 / (s.kind == AggKind::kStddevSamp ? n - 1 : n)));
         break;
       }
     }

@@ -455,6 +455,7 @@ class Binder {
         e.decl_type = f.type;
         e.type = of_column_type(f.type);
         q_->needs_payload = true;
+        e.index = payload_field(e.name);
         return;
       }
     }
@@ -467,6 +468,16 @@ class Binder {
     }
     e.type = SType::kAny;
     q_->needs_payload = true;
+    e.index = payload_field(e.name);
+  }
+
+  // The slot of a payload member in CompiledQuery::payload_fields (one per distinct name).
+  int payload_field(const std::string& name) {
+    auto& f = q_->payload_fields;
+    for (std::size_t i = 0; i < f.size(); ++i)
+      if (f[i] == name) return static_cast<int>(i);
+    f.push_back(name);
+    return static_cast<int>(f.size() - 1);
   }
 
   void bind_binary(Expr& e, Clause clause, bool grouped, bool in_agg) {

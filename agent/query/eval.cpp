@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -21,6 +22,16 @@ namespace outpost::query::internal {
 struct JsonDoc {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
+  // Fast path (see scan_flat): the payload was a flat object and `fields` holds the members the
+  // query reads, by slot; `root` is not set then.
+  bool flat = false;
+  const std::vector<std::string>* names = nullptr;
+  struct Field {
+    Value v;             // strings are in `text`, which points into the payload
+    std::string_view text;
+  };
+  std::vector<Field> fields;
+  std::vector<unsigned char> found;
 };
 
 const char* vtype_name(VType t) {
@@ -62,7 +73,62 @@ int type_rank(VType t) {
   return 5;
 }
 
+// std::to_chars(d) for the doubles results are mostly made of: short decimals (a max, min or
+// sum of readings with a few decimals). Writes the text and returns true only when it is
+// certainly what to_chars writes: d = m / 10^k exactly as parsed (m < 10^15 and 10^k are exact
+// doubles, so one division is the correctly rounded parse), with k the fewest decimals that
+// round-trip, d not a power of two (whose rounding interval is lopsided), and fixed notation
+// no longer than scientific (to_chars takes the shorter, fixed on a tie). Else false: to_chars.
+bool append_short_decimal(std::string* out, double d) {
+  static constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+  const double a = std::fabs(d);
+  if (!(a >= 1e-3 && a < 1e15)) return false;  // also NaN, infinities and zero
+  std::uint64_t bits;
+  std::memcpy(&bits, &a, sizeof bits);
+  if ((bits & ((std::uint64_t{1} << 52) - 1)) == 0) return false;
+  // Quick reject of the long ones (an average, a sketch estimate): a * 10^6 of a decimal with at
+  // most 6 places is within rounding error of a whole number. Rejecting is always safe.
+  if (a < 1e9) {
+    const double s6 = a * 1e6;
+    const double frac = s6 - static_cast<double>(static_cast<std::int64_t>(s6 + 0.5));
+    if (frac > 1e-3 || frac < -1e-3) return false;
+  }
+  for (int k = 0; k < 7; ++k) {
+    const double scaled = a * kPow10[k];
+    if (scaled >= 1e15) return false;
+    const auto m = static_cast<std::uint64_t>(scaled + 0.5);
+    if (static_cast<double>(m) / kPow10[k] != a) continue;
+    if (k > 0 && m % 10 == 0) return false;  // a shorter k should have matched: leave it
+    char digits[24];
+    auto r = std::to_chars(digits, digits + sizeof digits, m);
+    const int n = static_cast<int>(r.ptr - digits);  // digits of m
+    int sig = n;                                     // significant digits
+    if (k == 0) {
+      while (sig > 1 && digits[sig - 1] == '0') --sig;
+    }
+    const int int_digits = n - k;  // digits before the point; <= 0 for a < 1
+    const int fixed_len = (int_digits > 0 ? int_digits : 1) + (k > 0 ? 1 + k : 0);
+    const int sci_len = sig + (sig > 1 ? 1 : 0) + 4;  // d[.ddd]e+XX, |exponent| < 100 here
+    if (fixed_len > sci_len) return false;
+    if (d < 0) out->push_back('-');
+    if (int_digits > 0) {
+      out->append(digits, static_cast<std::size_t>(int_digits));
+      if (k > 0) {
+        out->push_back('.');
+        out->append(digits + int_digits, static_cast<std::size_t>(k));
+      }
+    } else {
+      out->append("0.");
+      out->append(static_cast<std::size_t>(-int_digits), '0');
+      out->append(digits, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  return false;
+}
+
 void append_double(std::string* out, double d) {
+  if (append_short_decimal(out, d)) return;
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, d);
   out->append(buf, r.ptr);
@@ -255,20 +321,35 @@ void encode_key_value(std::string* out, const Value& v) {
       return;
     }
     case VType::kString: {
-      // Runs without a 0 byte are appended whole (GROUP BY keys are encoded once per record).
-      std::string_view rest = v.s;
-      for (;;) {
-        const std::size_t z = rest.find('\0');
-        if (z == std::string_view::npos) break;
-        out->append(rest.data(), z + 1);
-        out->push_back('\xff');
-        rest.remove_prefix(z + 1);
-      }
-      out->append(rest);
-      out->append(2, '\0');
+      out->pop_back();
+      encode_key_text(out, v.s);
       return;
     }
   }
+}
+
+void encode_key_text(std::string* out, std::string_view rest) {
+  if (rest.find('\0') == std::string_view::npos) {  // the usual case: tag, text, two 0 bytes
+    const std::size_t at = out->size();
+    out->resize(at + rest.size() + 3);
+    char* p = out->data() + at;
+    *p = static_cast<char>(VType::kString);
+    if (!rest.empty()) std::memcpy(p + 1, rest.data(), rest.size());
+    p[rest.size() + 1] = '\0';
+    p[rest.size() + 2] = '\0';
+    return;
+  }
+  out->push_back(static_cast<char>(VType::kString));
+  // Runs without a 0 byte are appended whole (GROUP BY keys are encoded once per record).
+  for (;;) {
+    const std::size_t z = rest.find('\0');
+    if (z == std::string_view::npos) break;
+    out->append(rest.data(), z + 1);
+    out->push_back('\xff');
+    rest.remove_prefix(z + 1);
+  }
+  out->append(rest);
+  out->append(2, '\0');
 }
 
 bool decode_key_value(std::string_view* in, Value* v) {
@@ -297,23 +378,23 @@ bool decode_key_value(std::string_view* in, Value* v) {
       std::memcpy(&v->d, &bits, 8);
       return true;
     }
-    case VType::kString:
-      for (std::size_t k = 0; k + 1 < in->size(); ++k) {
-        const char c = (*in)[k];
-        if (c != '\0') {
-          v->s.push_back(c);
-          continue;
-        }
-        const char n = (*in)[k + 1];
+    case VType::kString: {
+      // Runs up to each 0 byte are copied whole; "\0\xff" is a 0 byte of the text, "\0\0" ends it.
+      std::string_view rest = *in;
+      for (;;) {
+        const std::size_t z = rest.find('\0');
+        if (z == std::string_view::npos || z + 1 >= rest.size()) return false;
+        v->s.append(rest.data(), z);
+        const char n = rest[z + 1];
+        rest.remove_prefix(z + 2);
         if (n == '\0') {
-          in->remove_prefix(k + 2);
+          *in = rest;
           return true;
         }
         if (n != '\xff') return false;
         v->s.push_back('\0');
-        ++k;
       }
-      return false;
+    }
   }
   return false;
 }
@@ -336,7 +417,234 @@ std::uint64_t hash_value(const Value& v) {
 Evaluator::Evaluator() : doc_(std::make_unique<JsonDoc>()) {}
 Evaluator::~Evaluator() = default;
 
+void Evaluator::set_fields(const std::vector<std::string>* names) {
+  doc_->names = names;
+  doc_->fields.assign(names ? names->size() : 0, JsonDoc::Field{});
+  doc_->found.assign(names ? names->size() : 0, 0);
+}
+
+namespace {
+
+bool json_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// Eight bytes at a time (SWAR): a mask with the high bit set in each byte of `x` that stops a
+// scan. Borrows and carries of these tricks only ever flag bytes *above* a truly flagged one,
+// so the lowest flag is exact, which is all the scanners below use (little-endian only).
+constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+inline std::uint64_t swar_zero(std::uint64_t x) { return (x - kOnes) & ~x & kHighs; }
+inline std::uint64_t swar_less(std::uint64_t x, std::uint64_t n) { return (x - kOnes * n) & ~x & kHighs; }
+inline std::uint64_t swar_more(std::uint64_t x, std::uint64_t n) { return ((x + kOnes * (127 - n)) | x) & kHighs; }
+inline std::uint64_t load8(const char* p) {
+  std::uint64_t x;
+  std::memcpy(&x, p, 8);
+  return x;
+}
+constexpr bool kSwar = std::endian::native == std::endian::little;
+
+// Powers of ten that are exact doubles: m / 10^k with m < 2^53 is then one correctly rounded
+// division (Clinger's fast path), the same double as simdjson's or from_chars' parse.
+constexpr double kExactPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+// First byte at or after p that ends a plain string: '"', '\\', a control or a non-ASCII byte.
+inline const char* string_stop(const char* p, const char* end) {
+  if constexpr (kSwar) {
+    while (end - p >= 8) {
+      const std::uint64_t x = load8(p);
+      const std::uint64_t m = swar_zero(x ^ (kOnes * '"')) | swar_zero(x ^ (kOnes * '\\')) | swar_less(x, 0x20) | (x & kHighs);
+      if (m) return p + (__builtin_ctzll(m) >> 3);
+      p += 8;
+    }
+  }
+  while (p < end) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) return p;
+    ++p;
+  }
+  return p;
+}
+
+// First byte at or after p that is not an ASCII digit.
+inline const char* digits_end(const char* p, const char* end) {
+  if constexpr (kSwar) {
+    while (end - p >= 8) {
+      const std::uint64_t x = load8(p);
+      const std::uint64_t m = swar_less(x, '0') | swar_more(x, '9');
+      if (m) return p + (__builtin_ctzll(m) >> 3);
+      p += 8;
+    }
+  }
+  while (p < end && *p >= '0' && *p <= '9') ++p;
+  return p;
+}
+
+// The fast path for the common payload: one JSON object whose members are strings without
+// escapes or non-ASCII bytes, short plain numbers, true, false or null. It reads the members
+// the query references straight into `doc->fields` and checks the grammar of the others, at a
+// fraction of simdjson's DOM cost for small records. It only ever *accepts*: anything outside
+// that subset (nesting, escapes, UTF-8, exponents, long or huge numbers, any syntax error)
+// returns false and the caller parses the payload with the DOM, which decides. The subset is
+// strict JSON, so every payload accepted here is one the DOM accepts, with the same values (the
+// first of duplicate members, integers as int64, decimals correctly rounded like simdjson's).
+bool scan_flat(std::string_view in, JsonDoc* doc) {
+  const char* p = in.data();
+  const char* const end = p + in.size();
+  auto skip_ws = [&] {
+    // Most payloads have no whitespace: one comparison for them.
+    while (p < end && static_cast<unsigned char>(*p) <= ' ' && json_ws(*p)) ++p;
+  };
+  // A string without escapes, control or non-ASCII bytes; p at the opening quote.
+  auto string = [&](std::string_view* out) {
+    const char* b = ++p;
+    p = string_stop(p, end);
+    if (p == end || *p != '"') return false;
+    *out = std::string_view(b, static_cast<std::size_t>(p - b));
+    ++p;
+    return true;
+  };
+  const std::vector<std::string>& names = *doc->names;
+  std::fill(doc->found.begin(), doc->found.end(), 0);
+  skip_ws();
+  if (p == end || *p != '{') return false;
+  ++p;
+  skip_ws();
+  if (p < end && *p == '}') {
+    ++p;
+  } else {
+    for (;;) {
+      if (p == end || *p != '"') return false;
+      std::string_view key;
+      if (!string(&key)) return false;
+      skip_ws();
+      if (p == end || *p != ':') return false;
+      ++p;
+      skip_ws();
+      if (p == end) return false;
+      // The slot this member fills, if the query reads it and it is its first occurrence.
+      JsonDoc::Field* slot = nullptr;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!doc->found[i] && names[i] == key) {
+          doc->found[i] = 1;
+          slot = &doc->fields[i];
+          break;
+        }
+      }
+      const char c = *p;
+      if (c == '"') {
+        std::string_view v;
+        if (!string(&v)) return false;
+        if (slot) {
+          slot->v.type = VType::kString;
+          slot->text = v;
+        }
+      } else if (c == '-' || (c >= '0' && c <= '9')) {
+        // -?(0|[1-9][0-9]*)(.[0-9]+)? : no exponent, at most 24 bytes, so neither overflow nor
+        // underflow can happen for decimals; integers must fit int64 and not be "-0" (simdjson
+        // reads that as a double).
+        // A number the query reads is parsed while it is scanned: m collects its digits (it
+        // wraps past 19 digits, but is used only with at most 15 significant ones).
+        const char* b = p;
+        const bool neg = *p == '-';
+        if (neg) ++p;
+        if (p == end || *p < '0' || *p > '9') return false;
+        std::uint64_t m = 0;
+        int sig = 0;  // significant digits (after the leading zeros)
+        auto digits = [&] {
+          if (!slot) {
+            p = digits_end(p, end);
+            return;
+          }
+          for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+            m = m * 10 + static_cast<std::uint64_t>(*p - '0');
+            if (m != 0) ++sig;
+          }
+        };
+        if (*p == '0') {
+          ++p;
+        } else {
+          digits();
+        }
+        bool decimal = false;
+        std::ptrdiff_t frac = 0;
+        if (p < end && *p == '.') {
+          decimal = true;
+          ++p;
+          const char* d = p;
+          digits();
+          frac = p - d;
+          if (frac == 0) return false;
+        }
+        if (p < end && (*p == 'e' || *p == 'E')) return false;
+        if (p - b > 24) return false;
+        if (slot) {
+          if (decimal) {
+            double d = 0;
+            if (sig <= 15 && frac <= 22) {
+              d = static_cast<double>(m) / kExactPow10[frac];
+              if (neg) d = -d;
+            } else {
+              auto r = std::from_chars(b, p, d);
+              if (r.ec != std::errc() || r.ptr != p || !std::isfinite(d)) return false;
+            }
+            slot->v.type = VType::kDouble;
+            slot->v.d = d;
+          } else {
+            std::int64_t i = 0;
+            if (sig <= 18) {
+              i = neg ? -static_cast<std::int64_t>(m) : static_cast<std::int64_t>(m);
+            } else {
+              auto r = std::from_chars(b, p, i);
+              if (r.ec != std::errc() || r.ptr != p) return false;
+            }
+            slot->v.type = VType::kInt;
+            slot->v.i = i;
+          }
+        } else if (!decimal && p - b > 18) {
+          // Unread, but simdjson rejects integers beyond 64 bits: check the range all the same.
+          std::int64_t i = 0;
+          auto r = std::from_chars(b, p, i);
+          if (r.ec != std::errc() || r.ptr != p) return false;
+        }
+        if (!decimal && p - b == 2 && b[0] == '-' && b[1] == '0') return false;
+      } else {
+        std::string_view lit = std::string_view(p, static_cast<std::size_t>(end - p));
+        if (lit.substr(0, 4) == "true") {
+          if (slot) slot->v = Value::of_bool(true);
+          p += 4;
+        } else if (lit.substr(0, 5) == "false") {
+          if (slot) slot->v = Value::of_bool(false);
+          p += 5;
+        } else if (lit.substr(0, 4) == "null") {
+          if (slot) slot->v = Value::null();
+          p += 4;
+        } else {
+          return false;  // nested object or array, or not JSON
+        }
+      }
+      skip_ws();
+      if (p == end) return false;
+      if (*p == '}') {
+        ++p;
+        break;
+      }
+      if (*p != ',') return false;
+      ++p;
+      skip_ws();
+    }
+  }
+  skip_ws();
+  return p == end;
+}
+
+}  // namespace
+
 bool Evaluator::parse(std::string_view payload) {
+  if (doc_->names && scan_flat(payload, doc_.get())) {
+    doc_->flat = true;
+    return true;
+  }
+  doc_->flat = false;
   auto r = doc_->parser.parse(payload.data(), payload.size(), true);
   if (r.error()) return false;
   doc_->root = r.value_unsafe();
@@ -344,6 +652,7 @@ bool Evaluator::parse(std::string_view payload) {
 }
 
 const JsonDoc* Evaluator::doc() const { return doc_.get(); }
+bool Evaluator::parsed_flat() const { return doc_->flat; }
 
 namespace {
 
@@ -398,11 +707,11 @@ Value dynamic_value(element v) {
   return Value::null();
 }
 
-// A declared field's value in its declared type; `ok` false on a type mismatch.
-Value typed_value(element v, ColumnType t, bool* ok) {
+// A member's value (as dynamic_value() reads it) in its declared type; `ok` false on a type
+// mismatch.
+Value typed_from_dynamic(const Value& d, ColumnType t, bool* ok) {
   *ok = true;
-  if (v.type() == element_type::NULL_VALUE) return Value::null();
-  Value d = dynamic_value(v);
+  if (d.type == VType::kNull) return Value::null();
   switch (t) {
     case ColumnType::kString:
       if (d.type == VType::kString) return d;
@@ -429,6 +738,13 @@ Value typed_value(element v, ColumnType t, bool* ok) {
   }
   *ok = false;
   return Value::null();
+}
+
+// A declared field's value in its declared type; `ok` false on a type mismatch.
+Value typed_value(element v, ColumnType t, bool* ok) {
+  *ok = true;
+  if (v.type() == element_type::NULL_VALUE) return Value::null();
+  return typed_from_dynamic(dynamic_value(v), t, ok);
 }
 
 // Coerces a value for comparison with a timestamp: text as a time, numbers as epoch ms.
@@ -680,6 +996,34 @@ Value math1(Fn fn, const Value& a, EvalContext& ctx) {
 
 }  // namespace
 
+bool Evaluator::flat_text(const Expr& e, const EvalContext& ctx, std::string_view* text) const {
+  if (e.kind != ExprKind::kColumn || !ctx.doc || !ctx.doc->flat) return false;
+  const auto slot = static_cast<std::size_t>(e.index);
+  if (e.index < 0 || slot >= ctx.doc->fields.size() || !ctx.doc->found[slot]) return false;
+  const JsonDoc::Field& f = ctx.doc->fields[slot];
+  if (f.v.type != VType::kString || (e.declared && e.decl_type != ColumnType::kString)) return false;
+  *text = f.text;
+  return true;
+}
+
+bool Evaluator::flat_number(const Expr& e, const EvalContext& ctx, Value* out) const {
+  if (e.kind != ExprKind::kColumn || !ctx.doc || !ctx.doc->flat) return false;
+  const auto slot = static_cast<std::size_t>(e.index);
+  if (e.index < 0 || slot >= ctx.doc->fields.size() || !ctx.doc->found[slot]) return false;
+  const Value& v = ctx.doc->fields[slot].v;
+  if (v.type == VType::kInt && (!e.declared || e.decl_type == ColumnType::kInt)) {
+    out->type = VType::kInt;
+    out->i = v.i;
+    return true;
+  }
+  if (v.is_number() && ((!e.declared && v.type == VType::kDouble) || (e.declared && e.decl_type == ColumnType::kDouble))) {
+    out->type = VType::kDouble;
+    out->d = v.as_double();
+    return true;
+  }
+  return false;
+}
+
 bool Evaluator::truth(const Expr& e, EvalContext& ctx) const {
   const Value v = eval(e, ctx);
   return v.type == VType::kBool && v.b;
@@ -690,6 +1034,25 @@ Value Evaluator::eval(const Expr& e, EvalContext& ctx) const {
     case ExprKind::kLiteral: return e.lit;
     case ExprKind::kColumn: {
       if (!ctx.doc) return Value::null();
+      if (ctx.doc->flat) {
+        const auto slot = static_cast<std::size_t>(e.index);
+        if (e.index < 0 || slot >= ctx.doc->fields.size() || !ctx.doc->found[slot]) return Value::null();
+        const JsonDoc::Field& f = ctx.doc->fields[slot];
+        if (f.v.type == VType::kString) {
+          // Declared string or timestamp text, or an undeclared member: no other type takes text.
+          Value d = Value::of_string(std::string(f.text));
+          if (!e.declared || e.decl_type == ColumnType::kString) return d;
+          bool ok = true;
+          Value r = typed_from_dynamic(d, e.decl_type, &ok);
+          if (!ok) ctx.error = true;
+          return r;
+        }
+        if (!e.declared) return f.v;
+        bool ok = true;
+        Value r = typed_from_dynamic(f.v, e.decl_type, &ok);
+        if (!ok) ctx.error = true;
+        return r;
+      }
       element v;
       if (!lookup(*ctx.doc, e, &v)) return Value::null();
       if (!e.declared) return dynamic_value(v);

@@ -303,6 +303,7 @@ class ExecutorImpl final : public Executor {
     if (opt_.allowed_lateness_ms < 0) opt_.allowed_lateness_ms = 0;
     keys_.resize(q_.keys.size());
     args_.resize(q_.agg_args.size());
+    ev_.set_fields(&q_.payload_fields);
     // `{"name":` / `,"name":` of each output column, quoted once instead of once per row.
     for (std::size_t i = 0; i < q_.ast.items.size(); ++i) {
       std::string p(i == 0 ? "{" : ",");
@@ -435,10 +436,17 @@ class ExecutorImpl final : public Executor {
     }
     key_bytes_.clear();
     for (std::size_t k = 0; k < q_.keys.size(); ++k) {
+      std::string_view text;
+      if (ev_.flat_text(*q_.keys[k], ctx, &text)) {  // GROUP BY device: no Value on the way
+        encode_key_text(&key_bytes_, text);
+        continue;
+      }
       keys_[k] = ev_.eval(*q_.keys[k], ctx);
       encode_key_value(&key_bytes_, keys_[k]);
     }
-    for (std::size_t k = 0; k < q_.agg_args.size(); ++k) args_[k] = ev_.eval(*q_.agg_args[k], ctx);
+    for (std::size_t k = 0; k < q_.agg_args.size(); ++k) {
+      if (!ev_.flat_number(*q_.agg_args[k], ctx, &args_[k])) args_[k] = ev_.eval(*q_.agg_args[k], ctx);
+    }
     bool start_ok = true, end_hit = false;
     if (q_.ast.start_cond) start_ok = ev_.truth(*q_.ast.start_cond, ctx);
     if (q_.ast.end_cond) end_hit = ev_.truth(*q_.ast.end_cond, ctx);
@@ -765,7 +773,11 @@ class ExecutorImpl final : public Executor {
       if (ctx.error) eval_error();
       return;
     }
-    OutputRow row;
+    // Built in a member: when the sink only reads the row (outpost query, tests), its buffers
+    // are reused by the next one instead of allocated per row; a sink that keeps it moves them.
+    OutputRow& row = row_;
+    row.payload.clear();
+    row.key.clear();
     row.payload.reserve(last_row_bytes_ + 16);
     for (std::size_t i = 0; i < q_.ast.items.size(); ++i) {
       row.payload.append(column_prefix_[i]);
@@ -815,6 +827,7 @@ class ExecutorImpl final : public Executor {
   // Scratch, reused per record.
   std::vector<Value> keys_, args_, results_, out_keys_;
   std::string key_bytes_;
+  OutputRow row_;  // emit_group's row (see there)
   std::vector<std::int64_t> reemit_;
   std::size_t groups_hint_ = 0;  // groups of the last closed window (not state: only a size hint)
   std::size_t last_row_bytes_ = 0;

@@ -55,6 +55,8 @@ bool decode_value(std::string_view* in, Value* v);
 // compare_values within a type (strings escaped and 0-terminated, numbers big-endian with the
 // sign flipped), so groups sort naturally and short keys stay within std::string's inline buffer.
 void encode_key_value(std::string* out, const Value& v);
+// encode_key_value of a string value, from its text.
+void encode_key_text(std::string* out, std::string_view text);
 bool decode_key_value(std::string_view* in, Value* v);
 // 64-bit hash for count_distinct: equal numbers hash equal whether int or double.
 std::uint64_t hash_value(const Value& v);
@@ -114,7 +116,8 @@ struct Expr {
   bool distinct = false;    // count(DISTINCT x)
   // After binding:
   SType type = SType::kAny;
-  int index = -1;  // kFunc: function id; kAgg: aggregate slot; kGroupRef: key index; kPseudo
+  int index = -1;  // kFunc: function id; kAgg: aggregate slot; kGroupRef: key index; kPseudo;
+                   // kColumn: its slot in CompiledQuery::payload_fields
   bool declared = false;      // kColumn: a declared field (typed by the config)
   ColumnType decl_type = ColumnType::kString;
   SType cast_to = SType::kAny;  // kCast
@@ -188,6 +191,7 @@ class CompiledQuery final : public Query {
   bool aggregating = false;   // GROUP BY or aggregates
   bool select_star = false;
   bool needs_payload = false;  // some expression reads the JSON object
+  std::vector<std::string> payload_fields;  // the payload members the query reads, by slot
   std::vector<const Expr*> keys;  // GROUP BY expressions other than window_start/window_end
   std::vector<AggSpec> aggs;
   std::uint64_t fingerprint = 0;
@@ -213,12 +217,23 @@ class Evaluator {
  public:
   Evaluator();
   ~Evaluator();
+  // The members kColumn expressions read (their index is the slot): set once, before parse().
+  // Without it every payload goes through the full DOM parse.
+  void set_fields(const std::vector<std::string>* names);
   // False if the payload is not a JSON object.
   bool parse(std::string_view payload);
   const JsonDoc* doc() const;
+  // Whether the last parse() took the flat-object fast path (for the tests).
+  bool parsed_flat() const;
   Value eval(const Expr& e, EvalContext& ctx) const;
   // SQL three-valued truth: true only for a true boolean.
   bool truth(const Expr& e, EvalContext& ctx) const;
+  // Shortcuts for a column read from a flat payload (parse() took the fast path), for the
+  // per-record hot path: the value eval() would return, without building a Value. False when
+  // it does not apply (not a column, not flat, missing member, another type, a type error):
+  // then call eval().
+  bool flat_text(const Expr& e, const EvalContext& ctx, std::string_view* text) const;
+  bool flat_number(const Expr& e, const EvalContext& ctx, Value* out) const;  // sets type and i/d only
 
  private:
   std::unique_ptr<JsonDoc> doc_;

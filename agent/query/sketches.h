@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store/status.h"
@@ -33,9 +34,44 @@ class ExactSum {
   Status decode(std::string_view* in);
   std::size_t memory_bytes() const;
 
+  // The partials: up to 3 inline (what sensor data needs), so a sum in a group's block costs
+  // no allocation of its own; more move to the heap.
+  class Partials {
+   public:
+    Partials() = default;
+    Partials(const Partials& o) { *this = o; }
+    Partials& operator=(const Partials& o);
+    Partials(Partials&& o) noexcept { *this = std::move(o); }
+    Partials& operator=(Partials&& o) noexcept;
+    ~Partials() { release(); }
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    std::size_t capacity() const { return heap_ ? cap_ : kInline; }
+    double* data() { return heap_ ? heap_ : inline_; }
+    const double* data() const { return heap_ ? heap_ : inline_; }
+    double* begin() { return data(); }
+    double* end() { return data() + size_; }
+    const double* begin() const { return data(); }
+    const double* end() const { return data() + size_; }
+    double& operator[](std::size_t i) { return data()[i]; }
+    double operator[](std::size_t i) const { return data()[i]; }
+    void push_back(double x);
+    void shrink_to(std::size_t n) { size_ = static_cast<std::uint32_t>(n); }  // n <= size()
+    void clear() { size_ = 0; }
+    bool on_heap() const { return heap_ != nullptr; }
+
+   private:
+    static constexpr std::size_t kInline = 3;
+    void release();
+    double inline_[kInline] = {};
+    double* heap_ = nullptr;
+    std::uint32_t size_ = 0;
+    std::uint32_t cap_ = 0;  // of heap_
+  };
+
  private:
-  std::vector<double> partials_;  // non-overlapping, increasing magnitude
-  double special_ = 0;            // sum of non-finite inputs (inf/nan), kept apart
+  Partials partials_;   // non-overlapping, increasing magnitude
+  double special_ = 0;  // sum of non-finite inputs (inf/nan), kept apart
 };
 
 // DDSketch-style quantile sketch: log-spaced buckets with relative accuracy `alpha`
