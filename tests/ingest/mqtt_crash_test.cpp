@@ -69,7 +69,11 @@ void crash_and_recover(int qos, const std::string& ack, int total, int kill_afte
   CHECK(got == want);
   MESSAGE("stored " << recs.size() << " records for " << total << " messages ("
                     << recs.size() - got.size() << " duplicates)");
-  if (qos == 2) CHECK(recs.size() == got.size());  // exactly once, also across the crash
+  // QoS 2 is exactly once except for the one message whose callback had stored it when the
+  // process died, before Paho recorded the flow as complete (agent/ingest/README.md, QoS 2): the
+  // broker completes that flow again after the restart. Paho runs one callback at a time, so a
+  // crash can add at most one copy.
+  if (qos == 2) CHECK(recs.size() - got.size() <= 1);
 }
 
 }  // namespace
