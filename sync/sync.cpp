@@ -976,11 +976,33 @@ class Mirror {
     return true;
   }
 
+  // A blocking transaction call (flush, commit, abort) can wait out a whole outage; the state
+  // must say so meanwhile. Serves the error callback (which sets link_down_), then moves an
+  // 'online' mirror to offline, or to `otherwise` when the link is up but the call failed.
+  // (One 30 s call used to keep an exactly-once mirror 'online', and /healthz green, for the
+  // whole of an uplink outage.)
+  void note_stall(MirrorState otherwise) {
+    rd_kafka_poll(rk_.get(), 0);
+    MirrorState st = link_down_ ? MirrorState::kOffline : otherwise;
+    if (state() == MirrorState::kOnline && st != MirrorState::kOnline) set_state(st);
+  }
+
+  // rd_kafka_flush(txn_timeout_ms) in short slices, so that an outage during it shows.
+  bool eos_flush() {
+    std::int64_t deadline = mono_ms() + shared_->central.txn_timeout_ms;
+    for (;;) {
+      if (rd_kafka_flush(rk_.get(), 200) == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+      note_stall(MirrorState::kOnline);
+      if (mono_ms() >= deadline) return false;
+    }
+  }
+
   void eos_abort() {
     while (!stopping()) {
       ErrorPtr e(rd_kafka_abort_transaction(rk_.get(), static_cast<int>(shared_->central.txn_timeout_ms)));
       if (!e) break;
       note_error("abort_transaction: " + take_error(e.get()));
+      note_stall(MirrorState::kBackingOff);
       if (rd_kafka_error_is_fatal(e.get())) {
         if (rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR__FENCED) {
           set_state(MirrorState::kFenced);
@@ -1096,7 +1118,7 @@ class Mirror {
     // only once the records are acknowledged: a real broker hides all of an uncommitted
     // transaction anyway, and a cluster without transaction markers (the mock) then never
     // shows a cursor ahead of its records.
-    if (rd_kafka_flush(rk_.get(), static_cast<int>(shared_->central.txn_timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (!eos_flush()) {
       note_error("transaction records not acknowledged in time; aborting");
       eos_abort();
       return state() != MirrorState::kFenced;
@@ -1115,6 +1137,7 @@ class Mirror {
       if (!e) break;
       if (rd_kafka_error_is_retriable(e.get()) && !stopping()) {
         note_error("commit_transaction (will retry): " + take_error(e.get()));
+        note_stall(MirrorState::kBackingOff);
         sleep_ms(backoff_.next());
         continue;
       }
