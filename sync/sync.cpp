@@ -1132,13 +1132,23 @@ class Mirror {
       eos_abort();
       return state() != MirrorState::kFenced;
     }
+    // The commit is awaited in 1 s slices (a timed-out commit_transaction resumes when called
+    // again, librdkafka >= 1.6) so that an outage meanwhile shows in the state; one not done
+    // after txn_timeout_ms is an error, retried with backoff as any retriable one.
+    std::int64_t commit_deadline = mono_ms() + shared_->central.txn_timeout_ms;
     for (;;) {
-      ErrorPtr e(rd_kafka_commit_transaction(rk_.get(), static_cast<int>(shared_->central.txn_timeout_ms)));
+      std::int64_t left = commit_deadline - mono_ms();
+      ErrorPtr e(rd_kafka_commit_transaction(rk_.get(), static_cast<int>(std::clamp<std::int64_t>(left, 1, 1000))));
       if (!e) break;
+      if (rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR__TIMED_OUT && left > 1000) {
+        if (!stopping()) note_stall(MirrorState::kOnline);
+        continue;
+      }
       if (rd_kafka_error_is_retriable(e.get()) && !stopping()) {
         note_error("commit_transaction (will retry): " + take_error(e.get()));
         note_stall(MirrorState::kBackingOff);
         sleep_ms(backoff_.next());
+        commit_deadline = mono_ms() + shared_->central.txn_timeout_ms;
         continue;
       }
       bool go_on = eos_handle_error(e.get(), "commit_transaction");
