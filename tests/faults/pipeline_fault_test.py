@@ -138,6 +138,9 @@ def outage(daemon, central, secs, broker=None):
     check(r.returncode == 1 and "UNHEALTHY" in out and "sync:raw: central unreachable" in out
           and "sync:windows: central unreachable" in out,
           f"`outpost status` exits 1 and says central is unreachable for both mirrors: {out.strip()[:400]}")
+    code, metrics = http_get(daemon.port, "/metrics")
+    offline = [l for l in metrics.splitlines() if l.startswith("outpost_sync_online{") and l.endswith(" 0")]
+    check(code == 200 and len(offline) == 2, f"/metrics: outpost_sync_online is 0 for both mirrors ({offline})")
     check(wait_until("the raw backlog to grow", 30, lambda: mirror(daemon, "raw")["backlog_records"] > backlog + 200, 0.2)
           is not None, "ingest goes on while the uplink is down (the backlog grows)")
     if broker:
