@@ -119,6 +119,13 @@ class Publisher(threading.Thread):
 
     def _connect(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        try:
+            return self._handshake(s)
+        except OSError:
+            s.close()
+            raise
+
+    def _handshake(self, s):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         var = _str("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)  # clean session, no keepalive
         body = var + _str("faults-publisher")
@@ -141,17 +148,21 @@ class Publisher(threading.Thread):
                 return self._pid
 
     def _publish(self, s, i, dup):
+        # Registered before sending: a send that fails midway leaves i in pending, so the
+        # error path below moves it to `unsent` and it goes again after the reconnect.
         device, payload = reading(i)
         pid = self._next_pid()
+        self.pending[pid] = i
         body = _str(f"sensors/{device}") + struct.pack("!H", pid) + payload
         s.setblocking(True)
         try:
             s.sendall(bytes([0x32 | (0x08 if dup else 0)]) + _varint(len(body)) + body)
         finally:
             s.setblocking(False)
-        self.pending[pid] = i
 
     def run(self):
+        # Invariant: every published number is in exactly one of acked, pending (sent on this
+        # connection, no PUBACK yet) and unsent (to send again on the next connection).
         s = None
         buf = b""
         t0 = time.monotonic()
@@ -159,20 +170,16 @@ class Publisher(threading.Thread):
             if s is None:
                 try:
                     s = self._connect()
-                    buf = b""
-                    self.connects += 1
-                    with self.lock:
-                        again = sorted(self.unsent + list(self.pending.values()))
-                        self.unsent, self.pending = [], {}
-                    for i in again:
-                        self._publish(s, i, True)
                 except OSError:
-                    if s is not None:
-                        s.close()
                     s = None
                     self._quit.wait(0.05)  # reconnect pacing
                     continue
+                buf = b""
+                self.connects += 1
             try:
+                while self.unsent:
+                    self._publish(s, self.unsent[0], True)
+                    self.unsent.pop(0)
                 now = time.monotonic()
                 while (not self._stop_new.is_set() and len(self.pending) < self.max_inflight
                        and self.next_i < (now - t0) * self.rate):
@@ -199,7 +206,7 @@ class Publisher(threading.Thread):
                 s.close()
                 s = None
                 with self.lock:
-                    self.unsent += list(self.pending.values())
+                    self.unsent = sorted(set(self.unsent) | set(self.pending.values()))
                     self.pending = {}
         if s is not None:
             s.close()

@@ -70,9 +70,9 @@ def running_pipeline(daemon, pub, min_raw=200):
 
 def finish_publishing(pub):
     pub.stop_publishing()
-    wait_until("the broker to acknowledge every published reading", 120, pub.all_acked, 0.1)
-    print(f"  publisher: {pub.published()} readings published, all acknowledged, {pub.connects} connection(s)",
-          flush=True)
+    done = wait_until("the broker to acknowledge every published reading", 120, pub.all_acked, 0.1)
+    print(f"  publisher: {pub.published()} readings published, {pub.acked_count()} acknowledged"
+          f"{' (all)' if done else ''}, {pub.connects} connection(s)", flush=True)
 
 
 def power_cut(tmp):
