@@ -347,7 +347,8 @@ TEST_CASE("ExactlyOnceMirrorShowsAnOutageWhileWaitingInsideItsTransaction") {
     std::this_thread::sleep_for(std::chrono::milliseconds(700 + 900 * round));  // where the cut lands
     REQUIRE((*dc)->set_broker_down(-1).is_ok());
     CHECK_MESSAGE(wait_until([&] { return metrics_of(**sync, "res").state != sync::MirrorState::kOnline; }, 5000),
-                  "round ", round, ": still 'online' 5 s into the outage");
+                  "round ", round, ": still 'online' 5 s into the outage; last error: ",
+                  metrics_of(**sync, "res").last_error);
     REQUIRE((*dc)->set_broker_rtt(-1, 0).is_ok());
     REQUIRE((*dc)->set_broker_up(-1).is_ok());
     REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor > before + 100; }, 60000));
