@@ -977,7 +977,40 @@ class Mirror {
     return true;
   }
 
+  // A blocking transaction call (flush, commit, abort) can wait out a whole outage; the state
+  // must say so meanwhile. Called between the slices of such a wait (begun at `since_ms`):
+  // serves the error callback (which sets link_down_), then moves an 'online' mirror to
+  // offline, or to `otherwise` when the link is up but the call failed. librdkafka does not
+  // always raise ALL_BROKERS_DOWN again for a transactional producer, so a wait of over a
+  // second also probes the cluster (at most once a second). (One 30 s call used to keep an
+  // exactly-once mirror 'online', and /healthz green, for the whole of an uplink outage.)
+  void note_stall(MirrorState otherwise, std::int64_t since_ms) {
+    rd_kafka_poll(rk_.get(), 0);
+    if (state() != MirrorState::kOnline) return;
+    if (link_down_ || otherwise != MirrorState::kOnline) {
+      set_state(link_down_ ? MirrorState::kOffline : otherwise);
+      return;
+    }
+    std::int64_t now = mono_ms();
+    if (now - since_ms >= 1000 && now - last_stall_probe_ms_ >= 1000) {
+      if (!probe()) set_state(MirrorState::kOffline);
+      last_stall_probe_ms_ = mono_ms();
+    }
+  }
+
+  // rd_kafka_flush(txn_timeout_ms) in short slices, so that an outage during it shows.
+  bool eos_flush() {
+    std::int64_t start = mono_ms();
+    for (;;) {
+      if (rd_kafka_flush(rk_.get(), 200) == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+      note_stall(MirrorState::kOnline, start);
+      if (mono_ms() - start >= shared_->central.txn_timeout_ms) return false;
+    }
+  }
+
   void eos_abort() {
+    // Aborting because something failed: not 'online' while the abort waits.
+    if (state() == MirrorState::kOnline) set_state(link_down_ ? MirrorState::kOffline : MirrorState::kBackingOff);
     while (!stopping()) {
       ErrorPtr e(rd_kafka_abort_transaction(rk_.get(), static_cast<int>(shared_->central.txn_timeout_ms)));
       if (!e) break;
@@ -1097,7 +1130,7 @@ class Mirror {
     // only once the records are acknowledged: a real broker hides all of an uncommitted
     // transaction anyway, and a cluster without transaction markers (the mock) then never
     // shows a cursor ahead of its records.
-    if (rd_kafka_flush(rk_.get(), static_cast<int>(shared_->central.txn_timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (!eos_flush()) {
       note_error("transaction records not acknowledged in time; aborting");
       eos_abort();
       return state() != MirrorState::kFenced;
@@ -1111,12 +1144,24 @@ class Mirror {
       eos_abort();
       return state() != MirrorState::kFenced;
     }
+    // The commit is awaited in 1 s slices (a timed-out commit_transaction resumes when called
+    // again, librdkafka >= 1.6) so that an outage meanwhile shows in the state; one not done
+    // after txn_timeout_ms is an error, retried with backoff as any retriable one.
+    const std::int64_t commit_start = mono_ms();
+    std::int64_t commit_deadline = commit_start + shared_->central.txn_timeout_ms;
     for (;;) {
-      ErrorPtr e(rd_kafka_commit_transaction(rk_.get(), static_cast<int>(shared_->central.txn_timeout_ms)));
+      std::int64_t left = commit_deadline - mono_ms();
+      ErrorPtr e(rd_kafka_commit_transaction(rk_.get(), static_cast<int>(std::clamp<std::int64_t>(left, 1, 1000))));
       if (!e) break;
+      if (rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR__TIMED_OUT && left > 1000) {
+        if (!stopping()) note_stall(MirrorState::kOnline, commit_start);
+        continue;
+      }
       if (rd_kafka_error_is_retriable(e.get()) && !stopping()) {
         note_error("commit_transaction (will retry): " + take_error(e.get()));
+        note_stall(MirrorState::kBackingOff, commit_start);
         sleep_ms(backoff_.next());
+        commit_deadline = mono_ms() + shared_->central.txn_timeout_ms;
         continue;
       }
       bool go_on = eos_handle_error(e.get(), "commit_transaction");
@@ -1183,6 +1228,7 @@ class Mirror {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::int64_t stop_timeout_ms_ = 5000;
+  std::int64_t last_stall_probe_ms_ = 0;  // mirror thread only
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
 

@@ -314,6 +314,57 @@ TEST_CASE("ExactlyOnceCommitsRecordsWithTheCursorAndResumesAfterIt") {
   CHECK(cursors.back().value.find("\"last_seq\":2600") != std::string::npos);
 }
 
+// Regression (found by tests/faults uplink_outage): an exactly-once mirror waiting inside its
+// transaction (flush of the records, commit) when the uplink went down kept reporting 'online'
+// until the 30 s call gave up, and /healthz stayed green for the whole outage.
+TEST_CASE("ExactlyOnceMirrorShowsAnOutageWhileWaitingInsideItsTransaction") {
+  auto dc = sync::DevCentral::start(1);
+  REQUIRE(dc.is_ok());
+  FakeLog log;
+  auto id = *log.open_stream("results");
+  auto s = settings_for((*dc)->bootstrap());
+  s.central.cursor_topic = "t.cursors2";
+  s.central.txn_timeout_ms = 30000;  // the daemon's default: longer than the check below
+  s.mirrors.push_back(mirror("res", "results", "t.eos2", sync::Delivery::kExactlyOnce));
+  auto sync = sync::Sync::create(&log, s);
+  REQUIRE(sync.is_ok());
+  REQUIRE((*sync)->start().is_ok());
+  std::atomic<bool> ingest{true};
+  std::atomic<int> appended{0};
+  std::thread t([&] {
+    while (ingest.load()) {
+      append_n(log, id, 1);
+      appended.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor >= 200; }));
+  for (int round = 0; round < 3; ++round) {
+    // Slow answers: each transaction now spends seconds in its flush and commit, where the
+    // brokers go away.
+    REQUIRE((*dc)->set_broker_rtt(-1, 3000).is_ok());
+    std::uint64_t before = metrics_of(**sync, "res").cursor;
+    std::this_thread::sleep_for(std::chrono::milliseconds(700 + 900 * round));  // where the cut lands
+    REQUIRE((*dc)->set_broker_down(-1).is_ok());
+    CHECK_MESSAGE(wait_until([&] { return metrics_of(**sync, "res").state != sync::MirrorState::kOnline; }, 5000),
+                  "round ", round, ": still 'online' 5 s into the outage; last error: ",
+                  metrics_of(**sync, "res").last_error);
+    REQUIRE((*dc)->set_broker_rtt(-1, 0).is_ok());
+    REQUIRE((*dc)->set_broker_up(-1).is_ok());
+    REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor > before + 100; }, 60000));
+  }
+  ingest.store(false);
+  t.join();
+  const std::uint64_t total = static_cast<std::uint64_t>(appended.load());
+  CHECK(wait_until([&] { return metrics_of(**sync, "res").cursor == total; }, 60000));
+  CHECK(metrics_of(**sync, "res").state == sync::MirrorState::kOnline);
+  (*sync)->stop(2000);
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic((*dc)->bootstrap(), "t.eos2", &recs));
+  auto seen = check(recs, "results");
+  CHECK(seen.count.size() == total);  // every record arrived (aborted copies aside: no markers in the mock)
+}
+
 // The mock cluster hands every InitProducerId a new producer id, so it never fences a second
 // instance by itself; it is made to answer what a real coordinator answers a fenced producer.
 TEST_CASE("FencedExactlyOnceMirrorStopsAndKeepsItsCursor") {
