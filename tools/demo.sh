@@ -92,9 +92,14 @@ export -f log_records central_count last_seq mirrored_all caught_up
 # session each run); at 500/s for 20 devices event time keeps pace with the wall clock. 2% of
 # readings are sent late and out of order (event time up to 15 s back).
 sim_shape=(--devices 20 --rate 500 --period-ms 20 --run-length 50 --pause-ms 1000 --late-fraction 0.02 --late-ms 15000)
+# The first reading's event time is 3 s before a 10 s boundary (and at most 10 s ago): the 6 s of
+# readings then cross it by more than temp_10s's 2 s delay, so a window closes whatever the
+# clock says (the idle timeout closes only windows that end before the last reading).
+now_ms=$(date +%s%3N)
+start_ms=$(((now_ms + 3000) / 10000 * 10000 - 3000))
 say "simulated sensors publish 3000 readings at 500/s (2% late and out of order, 1% garbage)"
 "$outpost" simulate --broker "tcp://127.0.0.1:$mqtt_port" "${sim_shape[@]}" --count 3000 \
-  --garbage-fraction 0.01 --seed 7
+  --garbage-fraction 0.01 --seed 7 --start-ms "$start_ms"
 wait_for "all 3000 messages in the log" 30 bash -c '[[ $(log_records) -ge 3000 ]]'
 wait_for "central to receive every reading" 60 bash -c mirrored_all
 status

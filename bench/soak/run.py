@@ -60,17 +60,22 @@ def emit(obj):
 
 
 def proc_sample(pid):
-    """(RSS KiB, open fds, cpu seconds) of a process."""
+    """(RSS KiB, open fds, cpu seconds, {RssAnon, RssFile} KiB) of a process. RssFile is mapped
+    file pages (the binary, libraries, mapped log segments), RssAnon the heap and stacks: a leak
+    shows in RssAnon."""
     rss = 0
+    parts = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
+            elif line.startswith(("RssAnon:", "RssFile:")):
+                parts[line.split(":")[0]] = int(line.split()[1])
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return rss, fds, cpu
+    return rss, fds, cpu, parts
 
 
 def status(http_port):
@@ -262,12 +267,13 @@ central:
                     + open(os.path.join(tmp, f"sim-{prefix}.log")).read().strip()[-300:])
         if now >= next_at:
             try:
-                rss, fds, cpu = proc_sample(daemon.pid)
+                rss, fds, cpu, parts = proc_sample(daemon.pid)
                 st = status(http_port)
                 seqs = last_seqs(st)
                 ingested = local_total(seqs)
                 backlog = sum(m["backlog_records"] for m in st["mirrors"])
-                s = {"bench": "soak_sample", "t_s": round(now - t0, 1), "rss_kib": rss, "fds": fds,
+                s = {"bench": "soak_sample", "t_s": round(now - t0, 1), "rss_kib": rss,
+                     "rss_anon_kib": parts.get("RssAnon"), "rss_file_kib": parts.get("RssFile"), "fds": fds,
                      "cpu_s": round(cpu, 2), "ingested": ingested, "mirror_backlog": backlog,
                      "query_lag": sum(q["lag_records"] for q in st["queries"]),
                      "late_events": sum(q["late_events"] for q in st["queries"]),
