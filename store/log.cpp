@@ -21,6 +21,14 @@ using namespace format;
 
 constexpr std::int64_t kClockPersistIntervalMs = 5000;
 constexpr std::int64_t kRetentionIntervalMs = 1000;
+// A segment is also rolled at this many blocks. Each group commit seals a block for every
+// stream that got records, so a steady stream adds 5 blocks a second at the default 200 ms, and
+// the active segment's in-memory index (one BlockEntry, ~112 bytes, per block) grew for as long
+// as the 64 MiB took to fill: hours for a sensor stream, weeks for a late or result stream that
+// gets a record now and then (bench/soak saw RSS rise ~6 MiB an hour at 800 msgs/s). With this
+// bound the index of the active segment stays under ~0.5 MiB per stream, and a sealed segment's
+// index is released at the roll (a reader that still needs it rebuilds it from the file).
+constexpr std::size_t kMaxBlocksPerSegment = 4096;
 constexpr const char* kClockKey = "log_clock_ms";
 
 std::string seq_range(std::uint64_t a, std::uint64_t b) {
@@ -730,6 +738,12 @@ Status LogImpl::roll(Stream& s) {
     old->sealed_clock_ms = log_clock_ms();
     row = row_of(s, *old);
     next = old->last_seq + 1;
+    // Release the block index: readers are normally past this segment by now; one that is not
+    // rebuilds it from the file (extend_index), as for sealed segments found at open.
+    std::vector<BlockEntry>().swap(old->index);
+    old->index_complete = false;
+    old->indexed_end = kSegmentHeaderBytes;
+    old->index_next_seq = 0;
   }
   std::shared_ptr<Segment> seg;
   OUTPOST_RETURN_IF_ERROR(create_segment(s, next, &seg));
@@ -800,7 +814,12 @@ Status LogImpl::write_blocks(Stream& s, std::vector<PendingBlock>& blocks, std::
     total_stored_ += write_buf_.size();
     i = j;
     *done = i;
-    if (s.active->size() >= options_.segment_bytes) OUTPOST_RETURN_IF_ERROR(roll(s));
+    bool full = s.active->size() >= options_.segment_bytes;
+    {
+      std::lock_guard lock(seg->mu);
+      full = full || seg->index.size() >= kMaxBlocksPerSegment;
+    }
+    if (full) OUTPOST_RETURN_IF_ERROR(roll(s));
   }
   if (write_buf_.capacity() > (64u << 20)) write_buf_ = Buffer();
   return Status::ok();
