@@ -186,7 +186,8 @@ def main():
         if "error" in r:
             continue
         v = r["verdicts"]
-        w = f"soak ({r['seconds']:,} s at {r['rate_target']:g} msgs/s, {r['sent']:,} msgs; {r['date_utc'][:16]}Z)"
+        at = f", `{r['commit']}`" if r.get("commit") else ""
+        w = f"soak ({r['seconds']:,} s at {r['rate_target']:g} msgs/s, {r['sent']:,} msgs; {r['date_utc'][:16]}Z{at})"
         sizes.append(f"soak: {r['seconds']:,} s, {r['sent']:,} MQTT QoS 1 messages, two streams, a tumble and a "
                      "session query, 5 mirrors")
         for key, what in (("rss_kib_flat", "RSS"), ("fds_flat", "open fds")):

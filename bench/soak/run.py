@@ -315,7 +315,9 @@ central:
         if not ok:
             failures.append(name)
 
-    summary = {"bench": "soak", "seconds": round(elapsed), "rate_target": args.rate, "sent": sent,
+    commit = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    summary = {"bench": "soak", "commit": commit or None, "seconds": round(elapsed), "rate_target": args.rate, "sent": sent,
                "late_sent": late_sent, "samples": len(samples), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "loadavg_end": open("/proc/loadavg").read().split()[:3]}
     if daemon_died:
