@@ -1,5 +1,6 @@
 #include "agent/ingest/mqtt_source.h"
 
+#include <MQTTAsync.h>
 #include <mqtt/async_client.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -124,6 +126,20 @@ std::string tls_probe(const MqttSourceOptions& o) {
   char buf[256];
   ERR_error_string_n(err, buf, sizeof buf);
   return buf;
+}
+
+// Paho C keeps an in-memory trace ring at its lowest level by default: every function entry and
+// exit inside the library copies the function's name under a global mutex, and every received
+// PUBLISH is formatted into a log line, although nothing reads the ring unless
+// MQTT_C_CLIENT_TRACE is set. That cost ~20% of the receive thread's CPU per message
+// (bench/REPORT-notes.md, mqtt_ingest). Keep only errors, unless the user asked for Paho's trace.
+// Process-wide, like Paho's receive thread.
+void quiet_paho_trace() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* trace = std::getenv("MQTT_C_CLIENT_TRACE");
+    if (trace == nullptr || *trace == '\0') MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+  });
 }
 
 }  // namespace
@@ -533,6 +549,7 @@ Status MqttSource::start() {
   OUTPOST_RETURN_IF_ERROR(validate_mqtt_options(c.opts));
   if (c.sink == nullptr) return Status::invalid_argument("mqtt source '" + c.opts.name + "': no sink");
   if (c.control.joinable()) return Status::ok();
+  quiet_paho_trace();  // before the first client: Paho initialises its tracing then
   try {
     const int version = c.opts.version == MqttVersion::kV5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     mqtt::create_options create(version);
