@@ -26,9 +26,12 @@ constexpr std::int64_t kRetentionIntervalMs = 1000;
 // the active segment's in-memory index (one BlockEntry, ~112 bytes, per block) grew for as long
 // as the 64 MiB took to fill: hours for a sensor stream, weeks for a late or result stream that
 // gets a record now and then (bench/soak saw RSS rise ~6 MiB an hour at 800 msgs/s). With this
-// bound the index of the active segment stays under ~0.5 MiB per stream, and a sealed segment's
-// index is released at the roll (a reader that still needs it rebuilds it from the file).
+// bound the index of the active segment stays under ~0.5 MiB per stream; a sealed segment's
+// index is released once no reader has used it for kIndexIdleMs (a reader that comes back
+// rebuilds it from the file, as for sealed segments found at open).
 constexpr std::size_t kMaxBlocksPerSegment = 4096;
+constexpr std::int64_t kIndexIdleMs = 30'000;
+constexpr std::int64_t kIndexSweepIntervalMs = 10'000;
 constexpr const char* kClockKey = "log_clock_ms";
 
 std::string seq_range(std::uint64_t a, std::uint64_t b) {
@@ -95,6 +98,7 @@ class LogImpl final : public Log {
                    const std::optional<std::string_view>& key, std::string_view payload);
   // One group commit. Caller holds io_mu_.
   Status commit_round(bool force_sync, std::vector<std::pair<StreamId, std::uint64_t>>* advanced);
+  void release_idle_indexes();
   Status write_blocks(Stream& s, std::vector<PendingBlock>& blocks, std::size_t* done, bool sync);
   Status roll(Stream& s);
   Status enforce_retention_locked();
@@ -132,6 +136,7 @@ class LogImpl final : public Log {
   Buffer write_buf_;                             // under io_mu_
   std::int64_t last_clock_persist_ms_ = 0;       // flusher only
   std::int64_t last_retention_ms_ = 0;           // flusher only
+  std::int64_t last_index_sweep_ms_ = 0;         // flusher only
 
   std::mutex listener_mu_;
   DurableListener listener_;
@@ -721,6 +726,35 @@ std::uint64_t LogImpl::last_seq(StreamId id) const {
 
 // ---- group commit -------------------------------------------------------------------------------
 
+void LogImpl::release_idle_indexes() {
+  // Caller holds io_mu_. Never the active (last) segment of a stream: the flusher appends to
+  // its index.
+  const std::int64_t now = steady_now_ms();
+  std::vector<std::shared_ptr<Stream>> streams;
+  {
+    std::lock_guard lock(core_->mu);
+    for (auto& sp : streams_) {
+      if (sp) streams.push_back(sp);
+    }
+  }
+  for (auto& sp : streams) {
+    std::vector<std::shared_ptr<Segment>> segs;
+    {
+      std::lock_guard lock(sp->seg_mu);
+      segs = sp->segments;
+    }
+    for (std::size_t i = 0; i + 1 < segs.size(); ++i) {
+      Segment& g = *segs[i];
+      std::lock_guard lock(g.mu);
+      if (!g.index_complete || g.index.empty() || now - g.index_used_ms < kIndexIdleMs) continue;
+      std::vector<BlockEntry>().swap(g.index);
+      g.index_complete = false;
+      g.indexed_end = kSegmentHeaderBytes;
+      g.index_next_seq = 0;
+    }
+  }
+}
+
 Status LogImpl::roll(Stream& s) {
   // Caller holds io_mu_. Seals the active segment and starts an empty one named by the next
   // sequence, so the next sequence is always derivable from the files.
@@ -738,12 +772,9 @@ Status LogImpl::roll(Stream& s) {
     old->sealed_clock_ms = log_clock_ms();
     row = row_of(s, *old);
     next = old->last_seq + 1;
-    // Release the block index: readers are normally past this segment by now; one that is not
-    // rebuilds it from the file (extend_index), as for sealed segments found at open.
-    std::vector<BlockEntry>().swap(old->index);
-    old->index_complete = false;
-    old->indexed_end = kSegmentHeaderBytes;
-    old->index_next_seq = 0;
+    // Readers following the tail are still finishing this segment: keep its index for
+    // kIndexIdleMs after their last use (release_idle_indexes).
+    old->index_used_ms = steady_now_ms();
   }
   std::shared_ptr<Segment> seg;
   OUTPOST_RETURN_IF_ERROR(create_segment(s, next, &seg));
@@ -927,6 +958,10 @@ void LogImpl::flusher_main() {
       if (!closing && now - last_retention_ms_ >= kRetentionIntervalMs) {
         last_retention_ms_ = now;
         (void)enforce_retention_locked();
+      }
+      if (!closing && now - last_index_sweep_ms_ >= kIndexSweepIntervalMs) {
+        last_index_sweep_ms_ = now;
+        release_idle_indexes();
       }
       if (closing || now - last_clock_persist_ms_ >= kClockPersistIntervalMs) {
         last_clock_persist_ms_ = now;
