@@ -193,6 +193,39 @@ def main():
         t.add(f"{w}: fsync+fdatasync per second ({r['fsyncs']:,} calls, {r['records_per_fsync']} records each)",
               r["fsyncs_per_s"])
 
+    # Issue 7: soak (bench/soak/run.py; run-all runs it only when OUTPOST_BENCH_ONLY names it).
+    for r in pick(res, "soak"):
+        if "error" in r:
+            continue
+        v = r["verdicts"]
+        at = f", `{r['commit']}`" if r.get("commit") else ""
+        w = f"soak ({r['seconds']:,} s at {r['rate_target']:g} msgs/s, {r['sent']:,} msgs; {r['date_utc'][:16]}Z{at})"
+        sizes.append(f"soak: {r['seconds']:,} s, {r['sent']:,} MQTT QoS 1 messages, two streams, a tumble and a "
+                     "session query, 5 mirrors")
+        for key, what in (("rss_kib_flat", "RSS"), ("fds_flat", "open fds")):
+            if key in v:
+                x = v[key]
+                unit = " (KiB)" if key == "rss_kib_flat" else ""
+                t.add(f"{w}: {what}{unit} after warm-up, median of the last window vs the first",
+                      x["last_window_median"], x["first_window_median"], round(1 + x["median_growth"], 3),
+                      "< 1.05", x["median_growth"] < 0.05)
+                t.add(f"{w}: {what}{unit} after warm-up, max of the last window vs the first",
+                      x["last_window_max"], x["first_window_max"], round(1 + x["max_growth"], 3), "< 1.05",
+                      None if key == "fds_flat" else x["max_growth"] < 0.05)
+        if "no_error_logs" in v:
+            t.add(f"{w}: error-level lines in the daemon's log", v["no_error_logs"]["error_lines"], None, None, "0",
+                  v["no_error_logs"]["error_lines"] == 0)
+        if "no_local_loss" in v:
+            x = v["no_local_loss"]
+            t.add(f"{w}: messages missing from the local log", (x["acknowledged"] or 0) - x["in_local_log"], None, None,
+                  "0", x["ok"])
+        if "no_central_loss" in v:
+            miss = sum(c["local"] - c["central"] for c in v["no_central_loss"]["streams"].values())
+            t.add(f"{w}: records of the 5 mirrored streams missing at central", miss, None, None, "0",
+                  v["no_central_loss"]["ok"])
+        if r.get("cpu_us_per_event") is not None:
+            t.add(f"{w}: daemon CPU per event (ingest, 2 queries, 5 mirrors), µs", r["cpu_us_per_event"])
+
     # Nexmark.
     nx = pick(res, "nexmark")
     nt = Table()

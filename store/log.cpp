@@ -21,6 +21,17 @@ using namespace format;
 
 constexpr std::int64_t kClockPersistIntervalMs = 5000;
 constexpr std::int64_t kRetentionIntervalMs = 1000;
+// A segment is also rolled at this many blocks. Each group commit seals a block for every
+// stream that got records, so a steady stream adds 5 blocks a second at the default 200 ms, and
+// the active segment's in-memory index (one BlockEntry, ~112 bytes, per block) grew for as long
+// as the 64 MiB took to fill: hours for a sensor stream, weeks for a late or result stream that
+// gets a record now and then (bench/soak saw RSS rise ~6 MiB an hour at 800 msgs/s). With this
+// bound the index of the active segment stays under ~0.5 MiB per stream; a sealed segment's
+// index is released once no reader has used it for kIndexIdleMs (a reader that comes back
+// rebuilds it from the file, as for sealed segments found at open).
+constexpr std::size_t kMaxBlocksPerSegment = 4096;
+constexpr std::int64_t kIndexIdleMs = 30'000;
+constexpr std::int64_t kIndexSweepIntervalMs = 10'000;
 constexpr const char* kClockKey = "log_clock_ms";
 
 std::string seq_range(std::uint64_t a, std::uint64_t b) {
@@ -88,6 +99,7 @@ class LogImpl final : public Log {
                    const std::optional<std::string_view>& key, std::string_view payload);
   // One group commit. Caller holds io_mu_.
   Status commit_round(bool force_sync, std::vector<std::pair<StreamId, std::uint64_t>>* advanced);
+  void release_idle_indexes();
   Status write_blocks(Stream& s, std::vector<PendingBlock>& blocks, std::size_t* done, bool sync);
   Status roll(Stream& s);
   Status enforce_retention_locked();
@@ -125,6 +137,7 @@ class LogImpl final : public Log {
   Buffer write_buf_;                             // under io_mu_
   std::int64_t last_clock_persist_ms_ = 0;       // flusher only
   std::int64_t last_retention_ms_ = 0;           // flusher only
+  std::int64_t last_index_sweep_ms_ = 0;         // flusher only
 
   std::mutex listener_mu_;
   DurableListener listener_;
@@ -599,11 +612,18 @@ std::vector<std::string> LogImpl::stream_names() const {
 void LogImpl::seal_open_block(Stream& s) {
   // Caller holds core_->mu.
   PendingBlock b;
+  const std::size_t last = s.open_raw.size();
   b.raw = std::move(s.open_raw);
   b.meta = s.open_meta;
   s.sealed_blocks.push_back(std::move(b));
   s.open_raw = Buffer();
-  s.open_raw.reserve(options_.block_bytes + 1024);
+  // Sized by what this stream put in its last block, not block_bytes: every group commit seals
+  // each stream's open block, so a stream taking a few KiB per round got a fresh 2 MiB buffer
+  // (block_bytes + 1024, rounded up) 5 times a second. glibc then served those from the heap
+  // (its mmap threshold rises after the first free), and the freed chunks' touched pages,
+  // pinned below long-lived allocations, made the daemon's RSS creep up for an hour under a
+  // steady 800 msgs/s (bench/soak). The buffer still grows geometrically when a round brings more.
+  s.open_raw.reserve(std::min<std::size_t>(options_.block_bytes + 1024, std::max<std::size_t>(4096, last + last / 2)));
   s.open_meta = BlockMeta();
 }
 
@@ -721,6 +741,35 @@ std::uint64_t LogImpl::last_seq(StreamId id) const {
 
 // ---- group commit -------------------------------------------------------------------------------
 
+void LogImpl::release_idle_indexes() {
+  // Caller holds io_mu_. Never the active (last) segment of a stream: the flusher appends to
+  // its index.
+  const std::int64_t now = steady_now_ms();
+  std::vector<std::shared_ptr<Stream>> streams;
+  {
+    std::lock_guard lock(core_->mu);
+    for (auto& sp : streams_) {
+      if (sp) streams.push_back(sp);
+    }
+  }
+  for (auto& sp : streams) {
+    std::vector<std::shared_ptr<Segment>> segs;
+    {
+      std::lock_guard lock(sp->seg_mu);
+      segs = sp->segments;
+    }
+    for (std::size_t i = 0; i + 1 < segs.size(); ++i) {
+      Segment& g = *segs[i];
+      std::lock_guard lock(g.mu);
+      if (!g.index_complete || g.index.empty() || now - g.index_used_ms < kIndexIdleMs) continue;
+      std::vector<BlockEntry>().swap(g.index);
+      g.index_complete = false;
+      g.indexed_end = kSegmentHeaderBytes;
+      g.index_next_seq = 0;
+    }
+  }
+}
+
 Status LogImpl::roll(Stream& s) {
   // Caller holds io_mu_. Seals the active segment and starts an empty one named by the next
   // sequence, so the next sequence is always derivable from the files.
@@ -745,6 +794,9 @@ Status LogImpl::roll(Stream& s) {
     old->sealed = true;
     old->sealed_clock_ms = log_clock_ms();
     row = row_of(s, *old);
+    // Readers following the tail are still finishing this segment: keep its index for
+    // kIndexIdleMs after their last use (release_idle_indexes).
+    old->index_used_ms = steady_now_ms();
   }
   {
     std::lock_guard lock(s.seg_mu);
@@ -816,7 +868,12 @@ Status LogImpl::write_blocks(Stream& s, std::vector<PendingBlock>& blocks, std::
     total_stored_ += write_buf_.size();
     i = j;
     *done = i;
-    if (s.active->size() >= options_.segment_bytes) OUTPOST_RETURN_IF_ERROR(roll(s));
+    bool full = s.active->size() >= options_.segment_bytes;
+    {
+      std::lock_guard lock(seg->mu);
+      full = full || seg->index.size() >= kMaxBlocksPerSegment;
+    }
+    if (full) OUTPOST_RETURN_IF_ERROR(roll(s));
   }
   if (write_buf_.capacity() > (64u << 20)) write_buf_ = Buffer();
   return Status::ok();
@@ -924,6 +981,10 @@ void LogImpl::flusher_main() {
       if (!closing && now - last_retention_ms_ >= kRetentionIntervalMs) {
         last_retention_ms_ = now;
         (void)enforce_retention_locked();
+      }
+      if (!closing && now - last_index_sweep_ms_ >= kIndexSweepIntervalMs) {
+        last_index_sweep_ms_ = now;
+        release_idle_indexes();
       }
       if (closing || now - last_clock_persist_ms_ >= kClockPersistIntervalMs) {
         last_clock_persist_ms_ = now;

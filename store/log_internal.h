@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -23,6 +24,11 @@
 
 namespace outpost::store::internal {
 
+inline std::int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // One segment file. first_seq and path never change; the rest is guarded by mu.
 struct Segment {
   Segment(std::filesystem::path p, std::uint64_t first) : path(std::move(p)), first_seq(first) {}
@@ -37,6 +43,9 @@ struct Segment {
   std::uint64_t indexed_end = format::kSegmentHeaderBytes;
   std::uint64_t index_next_seq = 0;  // sequence after the last indexed block
   std::string header_error;          // non-empty: the segment header is damaged
+  // steady_now_ms() of the last reader locate() into it (or of its roll): the flusher releases
+  // the index of a sealed segment no reader has used for a while (LogImpl::release_idle_indexes).
+  std::int64_t index_used_ms = 0;
 
   // Stats (from the catalog row, a scan, or the flusher).
   std::uint64_t last_seq = 0;  // first_seq - 1 when empty

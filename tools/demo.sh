@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The README's first command: sets everything up and runs Outpost's main job on a built-in demo.
 #
-#   mosquitto (local broker)  <-  outpost simulate (sensors, some garbage payloads)
-#        |
-#   outpost run (examples/demo.yaml): MQTT -> decode -> local log, dead letters, sync
+#   mosquitto (local broker)  <-  outpost simulate (sensors that run and pause, some readings
+#        |                        late and out of order, some garbage payloads)
+#   outpost run (examples/demo.yaml): MQTT -> decode -> local log, dead letters, continuous
+#        |        queries (a 10 s tumbling window, per-device sessions, a filter), sync
 #        |
 #   outpost dev-central (local stand-in for the central Kafka cluster)  ->  read back with kcat
 #
@@ -67,24 +68,38 @@ log_records() {
     python3 -c 'import json,sys; print(sum(s["records"] for s in json.load(sys.stdin) if s["stream"] in ("readings","readings.dead")))'
 }
 central_count() {
-  # Distinct outpost-seq values on the topic: duplicates after a resend carry the same seq.
-  kcat -b "$kafka" -C -t "$1" -e -q -f '%h\n' 2>/dev/null |
+  # Distinct outpost-seq values on the topic: duplicates after a resend carry the same seq. The
+  # query results go out in Kafka transactions: those are read as a read_committed consumer would.
+  kcat -b "$kafka" -C -t "$1" -e -q -X isolation.level=read_committed -f '%h\n' 2>/dev/null |
     python3 -c 'import sys; print(len({h for h in (l.strip() for l in sys.stdin) if h}))'
 }
-mirrored_all() {
-  local want
-  want=$("$outpost" log stat --data-dir "$work/data" --json |
-    python3 -c 'import json,sys; print(next(s["last_seq"] for s in json.load(sys.stdin) if s["stream"]=="readings"))')
-  [[ "$(central_count demo.readings)" == "$want" ]]
+last_seq() {
+  "$outpost" log stat --data-dir "$work/data" --json |
+    python3 -c "import json,sys; print(next((s['last_seq'] for s in json.load(sys.stdin) if s['stream']=='$1'), 0))"
 }
-
+mirrored_all() { [[ "$(central_count demo.readings)" == "$(last_seq readings)" ]]; }
+# Every mirrored stream, the query results included, is at central up to its last record.
+caught_up() {
+  local pair
+  for pair in readings:demo.readings readings.dead:demo.dead temp_10s:demo.temp_10s sessions:demo.sessions; do
+    [[ "$(central_count "${pair#*:}")" == "$(last_seq "${pair%%:*}")" ]] || return 1
+  done
+}
 export outpost work kafka
-export -f log_records central_count mirrored_all
+export -f log_records central_count last_seq mirrored_all caught_up
 
-say "simulated sensors publish 3000 readings (1% garbage) at 500/s"
-"$outpost" simulate --broker "tcp://127.0.0.1:$mqtt_port" --devices 20 --rate 500 --count 3000 \
-  --garbage-fraction 0.01 --seed 7 \
-  --period-ms 40 --pause-ms 0 --late-fraction 0.01 --late-ms 15000
+# Each device sends a reading every 20 ms of event time for a run of 50, then pauses 1 s (a
+# session each run); at 500/s for 20 devices event time keeps pace with the wall clock. 2% of
+# readings are sent late and out of order (event time up to 15 s back).
+sim_shape=(--devices 20 --rate 500 --period-ms 20 --run-length 50 --pause-ms 1000 --late-fraction 0.02 --late-ms 15000)
+# The first reading's event time is 3 s before a 10 s boundary (and at most 10 s ago): the 6 s of
+# readings then cross it by more than temp_10s's 2 s delay, so a window closes whatever the
+# clock says (the idle timeout closes only windows that end before the last reading).
+now_ms=$(date +%s%3N)
+start_ms=$(((now_ms + 3000) / 10000 * 10000 - 3000))
+say "simulated sensors publish 3000 readings at 500/s (2% late and out of order, 1% garbage)"
+"$outpost" simulate --broker "tcp://127.0.0.1:$mqtt_port" "${sim_shape[@]}" --count 3000 \
+  --garbage-fraction 0.01 --seed 7 --start-ms "$start_ms"
 wait_for "all 3000 messages in the log" 30 bash -c '[[ $(log_records) -ge 3000 ]]'
 wait_for "central to receive every reading" 60 bash -c mirrored_all
 status
@@ -95,35 +110,53 @@ last=$("$outpost" log stat --data-dir "$work/data" --json |
 "$outpost" log cat --data-dir "$work/data" --stream readings --from-seq $((last - 1))
 "$outpost" log cat --data-dir "$work/data" --stream readings.dead --to-seq 1
 
+has_rows() {
+  "$outpost" log stat --data-dir "$work/data" --json |
+    python3 -c "import json,sys; sys.exit(0 if any(s['stream']=='$1' and s['records']>0 for s in json.load(sys.stdin)) else 1)"
+}
+export -f has_rows
 say "continuous queries: per device and 10 s (result stream temp_10s, first rows), and hot alerts"
-wait_for "the first closed windows" 30 bash -c '"$outpost" log stat --data-dir "$work/data" --json |
-  python3 -c "import json,sys; sys.exit(0 if any(s[\"stream\"]==\"temp_10s\" and s[\"records\"]>0 for s in json.load(sys.stdin)) else 1)"'
+wait_for "the first closed windows" 30 bash -c 'has_rows temp_10s'
 "$outpost" log cat --data-dir "$work/data" --stream temp_10s --to-seq 3
 "$outpost" log cat --data-dir "$work/data" --stream hot_alerts --to-seq 2
+
+say "session query: one row per device run (result stream sessions, first rows)"
+wait_for "the first closed sessions" 30 bash -c 'has_rows sessions'
+"$outpost" log cat --data-dir "$work/data" --stream sessions --to-seq 3
+
+say "late and out-of-order readings: counted per query ('late' in outpost status), kept in temp_10s.late"
+wait_for "the late stream" 30 bash -c 'has_rows temp_10s.late'
+"$outpost" log cat --data-dir "$work/data" --stream temp_10s.late --to-seq 2
+"$outpost" status --http "127.0.0.1:$http_port" --json |
+  python3 -c 'import json,sys
+for q in json.load(sys.stdin)["queries"]:
+    print("  %-11s late events %3d (dropped %d)" % (q["name"], q["late_events"], q["late_dropped"]))'
 
 say "a historical query over the local log (outpost query --format table)"
 "$outpost" query --config examples/demo.yaml --format table \
   "SELECT device, count() AS n, min(temp) AS min_t, avg(temp) AS avg_t, p99(temp) AS p99_t
    FROM table(readings) WHERE site = 'north' GROUP BY device" | head -n 12
 
-say "central (read back with kcat): first three records of demo.readings"
+say "central (read back with kcat): first three records of demo.readings, and of demo.sessions"
 kcat -b "$kafka" -C -t demo.readings -c 3 -e -q -f 'key=%k seq=%h value=%s\n' 2>/dev/null | cut -c1-200
+wait_for "session rows at central" 30 bash -c '[[ $(central_count demo.sessions) -gt 0 ]]'
+kcat -b "$kafka" -C -t demo.sessions -c 3 -e -q -X isolation.level=read_committed \
+  -f 'key=%k seq=%h value=%s\n' 2>/dev/null | cut -c1-200
 
 say "uplink outage: all central brokers down, sensors keep publishing 2000 more"
 echo "down all" >"$work/central.ctl"
-"$outpost" simulate --broker "tcp://127.0.0.1:$mqtt_port" --devices 20 --rate 500 --count 2000 --seed 8 --quiet \
-  --period-ms 40 --pause-ms 0 --late-fraction 0.01 --late-ms 15000
+"$outpost" simulate --broker "tcp://127.0.0.1:$mqtt_port" "${sim_shape[@]}" --count 2000 --seed 8 --quiet
 wait_for "all 5000 messages in the log" 30 bash -c '[[ $(log_records) -ge 5000 ]]'
 status
 
 say "uplink back: central catches up from the local log"
 echo "up all" >"$work/central.ctl"
-wait_for "central to catch up" 120 bash -c mirrored_all
+wait_for "central to catch up" 120 bash -c caught_up
 status
 echo
-echo "central holds $(central_count demo.readings) distinct readings, $(central_count demo.dead) dead letters"
-echo "and $(central_count demo.temp_10s) window rows of the temp_10s query (read_committed:"
-echo "$(kcat -b "$kafka" -C -t demo.temp_10s -e -q -X isolation.level=read_committed 2>/dev/null | wc -l) visible);"
+echo "central holds $(central_count demo.readings) distinct readings and $(central_count demo.dead) dead letters,"
+echo "$(central_count demo.temp_10s) window rows of temp_10s and $(central_count demo.sessions) session rows of sessions"
+echo "(each the same as the local result stream; read as a read_committed consumer);"
 echo "the local log holds $(log_records) records. Nothing was lost across the outage."
 
 say "stopping (SIGTERM: sources stop, the log is flushed, cursors saved)"

@@ -13,6 +13,7 @@
 #   OUTPOST_SKIP_FUZZ=1                    skip the libFuzzer runs (tools/fuzz.sh)
 #   OUTPOST_FUZZ_SECONDS=N                 seconds per fuzz target (default 15; 600 with OUTPOST_LONG)
 #   OUTPOST_LONG=1                         also the long soak/fault/fuzz runs (documented in README)
+#   OUTPOST_SOAK_SECONDS=N, OUTPOST_SOAK_RATE=R   the soak's length (3600) and rate (800 msgs/s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -67,6 +68,19 @@ if [[ "${OUTPOST_SKIP_FUZZ:-0}" != "1" ]]; then
     status=1
   fi
   echo "=== fuzz: done in $((SECONDS - t0)) s ==="
+fi
+# Soak (bench/soak/run.py, OUTPOST_LONG only): the whole pipeline at a steady rate for an hour;
+# fails when RSS or open fds grow 5% or more after the warm-up, the daemon logs an error, or a
+# message is lost locally or centrally.
+if [[ "${OUTPOST_LONG:-0}" == "1" ]]; then
+  t0=$SECONDS
+  echo "=== soak: ${OUTPOST_SOAK_SECONDS:-3600} s at ${OUTPOST_SOAK_RATE:-800} msgs/s (bench/soak/run.py) ==="
+  if ! python3 bench/soak/run.py --outpost build/default/agent/outpost \
+      --seconds "${OUTPOST_SOAK_SECONDS:-3600}" --rate "${OUTPOST_SOAK_RATE:-800}" | tail -n 1; then
+    echo "=== soak: FAILED (the summary line above names the criterion) ==="
+    status=1
+  fi
+  echo "=== soak: done in $((SECONDS - t0)) s ==="
 fi
 
 report_flaky() {

@@ -83,7 +83,12 @@ int run_simulation(const SimulateOptions& o) {
     devices[i].hum = 30.0 + 30.0 * unit(rng);
   }
 
-  mqtt::async_client client(o.broker, o.client_id);
+  // Paho queues each publish for its sending thread and refuses one more (MQTT error -12, "No
+  // more messages can be buffered") past its buffer limit, 100 by default: a busy machine that
+  // delays that thread made a steady --rate 640 run die after a minute. The in-flight window
+  // below is the real bound, so the buffer gets the same size (this also lets a publish wait
+  // out a broker reconnect instead of failing).
+  mqtt::async_client client(o.broker, o.client_id, static_cast<int>(o.max_inflight), nullptr);
   auto conn = mqtt::connect_options_builder().clean_session(true).automatic_reconnect(true).finalize();
   try {
     client.connect(conn)->wait();
