@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,29 @@
 #include "store/format.h"
 
 namespace outpost::store {
+
+// Why an index entry is damaged, held behind a pointer: nearly every entry is a valid block
+// with no message, and the active segment's index holds one entry per group commit, so an
+// inline std::string (32 bytes) would be over a quarter of each entry's memory.
+class DamageMessage {
+ public:
+  DamageMessage() = default;
+  DamageMessage(std::string text)  // NOLINT(google-explicit-constructor): assigned like a string
+      : text_(text.empty() ? nullptr : std::make_unique<std::string>(std::move(text))) {}
+  DamageMessage(const char* text) : DamageMessage(std::string(text)) {}  // NOLINT: as above
+  DamageMessage(const DamageMessage& o) : text_(o.text_ ? std::make_unique<std::string>(*o.text_) : nullptr) {}
+  DamageMessage(DamageMessage&&) noexcept = default;
+  DamageMessage& operator=(const DamageMessage& o) {
+    if (this != &o) text_ = o.text_ ? std::make_unique<std::string>(*o.text_) : nullptr;
+    return *this;
+  }
+  DamageMessage& operator=(DamageMessage&&) noexcept = default;
+  operator std::string() const { return text_ ? *text_ : std::string(); }  // NOLINT: reads like a string
+  bool empty() const { return !text_; }
+
+ private:
+  std::unique_ptr<std::string> text_;
+};
 
 // One entry of a segment's block index: a valid block, or a damaged byte range.
 struct BlockEntry {
@@ -24,7 +48,7 @@ struct BlockEntry {
   std::int64_t min_event_ms = 0, max_event_ms = 0;
   std::int64_t min_ingest_ms = 0, max_ingest_ms = 0;
   bool damaged = false;
-  std::string message;  // why it is damaged
+  DamageMessage message;  // why it is damaged
 };
 
 struct ScanOptions {

@@ -16,7 +16,12 @@
 namespace outpost::runtime {
 
 // glibc malloc: at most two arenas (one per thread that allocates otherwise; each keeps its own
-// free pages). Call before any thread starts.
+// free pages), and a fixed mmap threshold of 128 KiB: every larger block is its own mapping,
+// unmapped when freed. glibc otherwise raises the threshold to the size of each large block
+// freed (up to 32 MiB), and then serves such blocks from the arenas: librdkafka allocates and
+// frees a zstd workspace (0.1-2 MiB) for every message set it compresses, dozens a second with
+// a few mirrors, and the pages those leave touched but free in the arenas made the daemon's
+// RSS creep up for as long as it ran (bench/soak). Call before any thread starts.
 void configure_allocator();
 
 struct ReleaseReport {
