@@ -50,6 +50,7 @@ class LogImpl final : public Log {
     core_->read_only = o.read_only;
     core_->data_dir = o.data_dir;
     clock_ = o.clock ? o.clock : Clock::system();
+    core_->clock = clock_;
     options_.block_bytes = std::clamp<std::uint32_t>(o.block_bytes, 4096, kMaxBlockBytesOption);
     if (options_.segment_bytes < 4096) options_.segment_bytes = 4096;
     if (options_.flush_interval_ms < 1) options_.flush_interval_ms = 1;
@@ -749,7 +750,7 @@ std::uint64_t LogImpl::last_seq(StreamId id) const {
 void LogImpl::release_idle_indexes() {
   // Caller holds io_mu_. Never the active (last) segment of a stream: the flusher appends to
   // its index.
-  const std::int64_t now = steady_now_ms();
+  const std::int64_t now = clock_->steady_ms();
   std::vector<std::shared_ptr<Stream>> streams;
   {
     std::lock_guard lock(core_->mu);
@@ -801,7 +802,7 @@ Status LogImpl::roll(Stream& s) {
     row = row_of(s, *old);
     // Readers following the tail are still finishing this segment: keep its index for
     // kIndexIdleMs after their last use (release_idle_indexes).
-    old->index_used_ms = steady_now_ms();
+    old->index_used_ms = clock_->steady_ms();
   }
   {
     std::lock_guard lock(s.seg_mu);
@@ -1271,6 +1272,7 @@ Result<StreamStats> LogImpl::stats(StreamId id) const {
     out.records += seg->records;
     out.raw_bytes += seg->raw_bytes;
     out.stored_bytes += seg->stored_bytes;
+    out.index_entries += seg->index.size();
     if (out.first_seq == kNoSeq && seg->records > 0) out.first_seq = seg->first_seq;
   }
   if (options_.read_only) {

@@ -153,6 +153,9 @@ struct StreamStats {
   std::uint64_t durable_seq = kNoSeq;
   std::uint64_t raw_bytes = 0;     // uncompressed record bytes kept
   std::uint64_t stored_bytes = 0;  // bytes on disk
+  // Block index entries held in memory (~88 bytes each): the active segment's, and a sealed
+  // segment's while a reader has used it in the last 30 s.
+  std::uint64_t index_entries = 0;
   std::vector<DroppedRange> dropped;
 };
 

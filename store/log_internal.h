@@ -24,11 +24,6 @@
 
 namespace outpost::store::internal {
 
-inline std::int64_t steady_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // One segment file. first_seq and path never change; the rest is guarded by mu.
 struct Segment {
   Segment(std::filesystem::path p, std::uint64_t first) : path(std::move(p)), first_seq(first) {}
@@ -43,7 +38,7 @@ struct Segment {
   std::uint64_t indexed_end = format::kSegmentHeaderBytes;
   std::uint64_t index_next_seq = 0;  // sequence after the last indexed block
   std::string header_error;          // non-empty: the segment header is damaged
-  // steady_now_ms() of the last reader locate() into it (or of its roll): the flusher releases
+  // Core::clock steady_ms() of the last reader locate() into it (or of its roll): the flusher releases
   // the index of a sealed segment no reader has used for a while (LogImpl::release_idle_indexes).
   std::int64_t index_used_ms = 0;
 
@@ -100,6 +95,7 @@ struct Stream {
 // Shared by the Log and every Reader, so a Reader outliving its Log fails softly.
 struct Core {
   Env* env = nullptr;
+  Clock* clock = nullptr;  // Options::clock or the system clocks; never null once open
   bool read_only = false;
   std::filesystem::path data_dir;
 

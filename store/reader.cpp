@@ -171,7 +171,7 @@ ReaderImpl::Locate ReaderImpl::locate(std::uint64_t seq, BlockEntry* entry, std:
     *seg = segs[i];
     return Locate::kBlock;
   }
-  s.index_used_ms = steady_now_ms();
+  s.index_used_ms = core_->clock->steady_ms();
   auto it = std::upper_bound(s.index.begin(), s.index.end(), seq,
                              [](std::uint64_t v, const BlockEntry& e) { return v < e.first_seq; });
   if (it != s.index.begin()) {
