@@ -123,6 +123,8 @@ std::string describe_sync(const sync::SyncSettings& ss) {
 
 // Quiet time after an ingest burst before memory is given back (memory.h).
 constexpr std::int64_t kQuietReleaseMs = 30 * 1000;
+// Free heap pages are given back this often under a steady load (memory.h trim_free_heap).
+constexpr std::int64_t kHeapTrimIntervalMs = 60 * 1000;
 
 struct Daemon::Impl {
   Impl(Plan p, PlanLoader l) : loader(std::move(l)), plan(std::move(p)) {}
@@ -161,6 +163,7 @@ struct Daemon::Impl {
   // Ingest activity, to give memory back once a burst has been quiet for kQuietReleaseMs.
   std::uint64_t last_ingested = 0;
   std::int64_t last_ingest_change_ms = 0;
+  std::int64_t last_heap_trim_ms = 0;  // kHeapTrimIntervalMs
   bool released_since_ingest = true;
   std::int64_t last_status_ms = 0;
   std::uint64_t last_status_records = 0;
@@ -448,6 +451,10 @@ void Daemon::Impl::on_tick() {
     const ReleaseReport released = release_startup_memory();
     log_debug("outpost", "ingest quiet: released memory: RSS " + std::to_string(released.rss_before_kib) +
                              " KiB -> " + std::to_string(released.rss_after_kib) + " KiB");
+  }
+  if (now - last_heap_trim_ms >= kHeapTrimIntervalMs) {
+    last_heap_trim_ms = now;
+    trim_free_heap();
   }
 
   if (now - last_status_ms >= 5000) {

@@ -78,6 +78,8 @@ void configure_allocator() {
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
+void trim_free_heap() { malloc_trim(0); }
+
 ReleaseReport release_startup_memory() {
   ReleaseReport r;
   r.rss_before_kib = rss_kib();

@@ -30,6 +30,15 @@ struct ReleaseReport {
   std::size_t rss_after_kib = 0;
 };
 
+// Gives the pages of free heap chunks back to the kernel (malloc_trim(0)). glibc returns free
+// memory at the top of a heap by itself, but not the pages of free chunks below a live one,
+// and a steady load never runs release_startup_memory(): a burst of small allocations (a mirror
+// catching up after an outage has librdkafka copy every queued record; a query starting from
+// the earliest record) left up to ~8 MiB resident and unused for as long as the daemon ran
+// (bench/soak). The daemon calls it once a minute; it walks the free lists (well under a
+// millisecond for a heap of a few MiB).
+void trim_free_heap();
+
 // Gives back what start-up (or a burst) left resident and will not need soon:
 //  - free heap pages (malloc_trim(0));
 //  - the pages of clean, read-only, file-backed mappings (code and constants of the binary and
