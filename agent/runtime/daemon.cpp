@@ -168,6 +168,11 @@ struct Daemon::Impl {
   std::int64_t last_status_ms = 0;
   std::uint64_t last_status_records = 0;
   std::string last_commit_error;  // logged once per change, not every tick
+  // Each mirror's state at the last status round and since when (steady ms), so that losing and
+  // regaining central is one journal line each, not silence (metrics alone are not read on a
+  // site nobody watches) and not a line per retry.
+  std::map<std::string, std::pair<sync::MirrorState, std::int64_t>> mirror_states;
+  void log_mirror_changes(const std::vector<sync::MirrorMetrics>& mirrors, std::int64_t now);
 
   mutable std::mutex snapshot_mu;  // serialises snapshots taken by HTTP threads
 
@@ -466,6 +471,31 @@ void Daemon::Impl::on_tick() {
     last_status_ms = now;
     last_status_records = records;
     notifier.status(status_line(s, rate));
+    log_mirror_changes(s.mirrors, now);
+  }
+}
+
+void Daemon::Impl::log_mirror_changes(const std::vector<sync::MirrorMetrics>& mirrors, std::int64_t now) {
+  using sync::MirrorState;
+  auto down = [](MirrorState st) { return st == MirrorState::kOffline || st == MirrorState::kBackingOff; };
+  for (const auto& m : mirrors) {
+    auto [it, fresh] = mirror_states.try_emplace(m.name, m.state, now);
+    const MirrorState before = it->second.first;
+    if (fresh || before == m.state) continue;
+    const std::int64_t secs = (now - it->second.second) / 1000;
+    it->second = {m.state, now};
+    const std::string what = "mirror '" + m.name + "' (" + m.stream + " -> " + m.topic + "): ";
+    const std::string backlog = std::to_string(m.backlog_records) + " records waiting in the local log";
+    if (down(m.state) && !down(before)) {
+      log_warning("sync", what + (m.state == MirrorState::kOffline ? "central unreachable" : "delivery failing") +
+                              (m.last_error.empty() ? "" : " (" + m.last_error + ")") + "; " + backlog +
+                              ", sent when it is back");
+    } else if (m.state == MirrorState::kOnline && down(before)) {
+      log_info("sync", what + "central reachable again after " + std::to_string(secs) + " s; catching up " + backlog);
+    } else if (m.state == MirrorState::kFenced || m.state == MirrorState::kFailed) {
+      log_error("sync", what + "stopped (" + sync::mirror_state_name(m.state) + ")" +
+                            (m.last_error.empty() ? "" : ": " + m.last_error) + "; " + backlog);
+    }
   }
 }
 

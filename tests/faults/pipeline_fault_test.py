@@ -163,6 +163,15 @@ def outage(daemon, central, secs, broker=None):
         or mirror(daemon, "raw")
     check(m["redrives"] > redrives, f"records that timed out in librdkafka during the outage were re-driven from the "
                                     f"local log (redrives {redrives} -> {m['redrives']})")
+    # The journal says so too, once each way per mirror (a site nobody watches reads the log).
+    def journal_lines():
+        with open(daemon.config + ".log", errors="replace") as f:
+            lines = f.read().splitlines()
+        lost = [l for l in lines if " warning " in l and "mirror 'raw'" in l and "central unreachable" in l]
+        back = [l for l in lines if "mirror 'raw'" in l and "central reachable again" in l]
+        return len(lost) >= 1 and len(back) >= 1 and (lost, back)
+    lines = wait_until("the journal to say central was lost and is back", 30, journal_lines, 0.2)
+    check(bool(lines), f"the daemon logged losing central and getting it back for mirror raw: {str(lines)[:400]}")
 
 
 def broker_restart(daemon, broker):
