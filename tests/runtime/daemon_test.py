@@ -15,42 +15,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import check, finish, free_port, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_UNTYPED_STREAM_YAML, Broker, agent_yaml, central_yaml, check, finish,  # noqa: E402
+                             free_port, http_get, mqtt_source_yaml, start, stop_all, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-class Broker:
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.conf = os.path.join(tmp, "mosquitto.conf")
-        os.makedirs(os.path.join(tmp, "mq"), exist_ok=True)
-        with open(self.conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {tmp}/mq/\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
-                    # As root, mosquitto drops to its own user, which cannot write the test's dir.
-                    + ("user root\n" if os.geteuid() == 0 else ""))
-        self.proc = None
-
-    def start(self):
-        self.proc = start(["mosquitto", "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until("mosquitto to listen", 20, lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() or True)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
 
 
 def log_count(data, stream):
@@ -78,41 +48,9 @@ def central_seqs(kafka, topic):
 
 def write_config(path, tmp, broker, kafka, http_port, topic="it.readings"):
     with open(path, "w") as f:
-        f.write(f"""
-agent:
-  id: it-gateway
-  data_dir: {tmp}/data
-  http:
-    listen: 127.0.0.1:{http_port}
-storage:
-  flush:
-    interval: 100ms
-sources:
-  - name: plant
-    type: mqtt
-    broker: tcp://127.0.0.1:{broker.port}
-    client_id: outpost-it
-    reconnect:
-      min: 200ms
-      max: 1s
-    subscriptions:
-      - topic: plant/+/temp
-        qos: 1
-        stream: readings
-streams:
-  - name: readings
-    format: json
-    key_field: device
-    time:
-      field: ts
-      format: unix_ms
-central:
-  brokers: {kafka}
-  mirrors:
-    - name: raw
-      stream: readings
-      topic: {topic}
-""")
+        f.write(agent_yaml("it-gateway", f"{tmp}/data", http_port, "100ms") +
+                mqtt_source_yaml("plant", broker.port, "plant/+/temp", "outpost-it", reconnect=("200ms", "1s")) +
+                READINGS_UNTYPED_STREAM_YAML + central_yaml(kafka, [("raw", "readings", topic)]))
 
 
 class Notify:
@@ -158,7 +96,7 @@ def reading(i, device="dev-1"):
 def main():
     tmp = tempfile.mkdtemp(prefix="outpost-daemon-it-")
     try:
-        broker = Broker(tmp)
+        broker = Broker(tmp, max_queued=100000)
         broker.start()
         central = start([OUTPOST, "dev-central", "--no-stdin", "--bootstrap-file", f"{tmp}/boot"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -12,13 +12,13 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import READINGS_STREAM_YAML, check, finish, free_port, http_get, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_STREAM_YAML, Broker, agent_yaml, check, finish, free_port, http_get,  # noqa: E402
+                             mqtt_source_yaml, queries_yaml, start, stop_all, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 STORED = 1_000_000
@@ -56,36 +56,16 @@ def main():
                            input="".join(json.dumps(x) + "\n" for x in stored).encode(), capture_output=True)
         check(r.returncode == 0, f"{STORED} readings stored before the daemon starts")
 
-        mq_port = free_port()
-        with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
-            f.write(f"listener {mq_port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n")
-        start(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until("mosquitto to listen", 20, lambda: socket.create_connection(("127.0.0.1", mq_port), 1).close() or True)
+        broker = Broker(tmp, max_queued=100000, max_inflight=None, persistence=False)
+        broker.start()
+        mq_port = broker.port
 
         http_port = free_port()
         config = os.path.join(tmp, "outpost.yaml")
         with open(config, "w") as f:
-            f.write(f"""agent:
-  id: backfill-test
-  data_dir: {data}
-  http:
-    listen: 127.0.0.1:{http_port}
-storage:
-  flush:
-    interval: 20ms
-sources:
-  - name: broker
-    type: mqtt
-    broker: tcp://127.0.0.1:{mq_port}
-    client_id: outpost-backfill-test
-    subscriptions:
-      - {{topic: "live/#", qos: 1, stream: readings}}
-{READINGS_STREAM_YAML}queries:
-  - name: alerts
-    sql: "{ALERT_SQL}"
-    start: earliest
-    checkpoint_interval: 200ms
-""")
+            f.write(agent_yaml("backfill-test", data, http_port, "20ms") +
+                    mqtt_source_yaml("broker", mq_port, "live/#", "outpost-backfill-test") + READINGS_STREAM_YAML +
+                    queries_yaml({"name": "alerts", "sql": ALERT_SQL, "checkpoint_interval": "200ms"}))
         daemon = start([OUTPOST, "run", "--config", config], stdout=subprocess.DEVNULL, stderr=open(config + ".log", "w"))
         wait_until("the daemon's sources to connect", 30,
                    lambda: all(s["state"] == "connected" for s in status(http_port)["sources"]), 0.02)

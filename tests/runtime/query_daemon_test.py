@@ -21,7 +21,8 @@ import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import READINGS_STREAM_YAML, check, finish, free_port, http_get, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_STREAM_YAML, agent_yaml, check, finish, free_port, http_get,  # noqa: E402
+                             queries_yaml, start, stop_all, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 N = int(os.environ.get("OUTPOST_QUERY_CRASH_RECORDS", "400000"))
@@ -49,25 +50,9 @@ def make_input(path, n, seed=7):
 
 def write_config(path, data, http_port, late_policy="drop"):
     with open(path, "w") as f:
-        f.write(f"""agent:
-  id: query-test
-  data_dir: {data}
-  http:
-    listen: 127.0.0.1:{http_port}
-storage:
-  flush:
-    interval: 50ms
-{READINGS_STREAM_YAML}queries:
-  - name: per_minute
-    sql: "{WINDOW_SQL}"
-    start: earliest
-    late_policy: {late_policy}
-    checkpoint_interval: 100ms
-  - name: alerts
-    sql: "{ALERT_SQL}"
-    start: earliest
-    checkpoint_interval: 100ms
-""")
+        f.write(agent_yaml("query-test", data, http_port, "50ms") + READINGS_STREAM_YAML + queries_yaml(
+            {"name": "per_minute", "sql": WINDOW_SQL, "late_policy": late_policy, "checkpoint_interval": "100ms"},
+            {"name": "alerts", "sql": ALERT_SQL, "checkpoint_interval": "100ms"}))
 
 
 def log_rows(data, stream):
