@@ -1,11 +1,15 @@
 """Shared by the Python integration tests (and bench scripts): named checks that are all
 reported, waits on conditions with a deadline (never fixed sleeps), free loopback ports, and
 processes that are always cleaned up by PID."""
+import fcntl
 import os
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
+import tty
 import urllib.error
 import urllib.request
 
@@ -204,6 +208,50 @@ class Broker:
         """SIGTERM (a service restart): mosquitto writes its persistence file on the way out."""
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+
+class PtyDevice:
+    """A serial device played by a pty: its slave is reachable under a fixed symlink (like
+    /dev/serial/by-id/...) while it is plugged in. plug() makes a fresh pty (raw: no echo, no
+    line editing) and points the link at it; unplug() removes the link and closes the pty, which
+    the daemon sees as a hang-up. write() goes to the master, as the device's output."""
+
+    def __init__(self, link):
+        self.link = link
+        self.master = self.slave = None
+
+    def plug(self):
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # no echo, no line editing: bytes pass as written
+        fl = fcntl.fcntl(self.master, fcntl.F_GETFL)
+        fcntl.fcntl(self.master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        tmp_link = self.link + ".new"
+        if os.path.lexists(tmp_link):
+            os.unlink(tmp_link)
+        os.symlink(os.ttyname(self.slave), tmp_link)
+        os.replace(tmp_link, self.link)
+
+    def unplug(self):
+        os.unlink(self.link)
+        os.close(self.master)
+        os.close(self.slave)
+        self.master = self.slave = None
+
+    def unread(self):
+        """Bytes written that the daemon has not read yet."""
+        buf = fcntl.ioctl(self.slave, termios.FIONREAD, struct.pack("i", 0))
+        return struct.unpack("i", buf)[0]
+
+    def write(self, data, deadline_s=30):
+        end = time.monotonic() + deadline_s
+        while data:
+            try:
+                n = os.write(self.master, data)
+                data = data[n:]
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise TimeoutError("the daemon stopped reading the pty")
+                time.sleep(0.002)
 
 
 def finish():
