@@ -20,8 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import (READINGS_STREAM_YAML, Broker, agent_yaml, central_yaml, check, free_port,  # noqa: E402
-                             http_get, mqtt_source_yaml, queries_yaml, start, wait_until)
+from outpost_testlib import (READINGS_STREAM_YAML, Broker, agent_yaml, central_yaml, check, check_rows_equal,  # noqa: E402
+                             free_port, http_get, mqtt_source_yaml, queries_yaml, start, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 VERIFY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sync", "verify.py")
@@ -416,12 +416,8 @@ def final_checks(tmp, daemon, pub, central):
     late = log_rows(data, QUERY + ".late")
     ref_windows, ref_late = reference_rows(tmp, raw)
     for name, got, want in ((QUERY, windows, ref_windows), (QUERY + ".late", late, ref_late)):
-        same = got == want
-        if not same:
-            first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-            print(f"  {name}: {len(got)} rows vs {len(want)}; first difference at row {first}: "
-                  f"{got[first] if first < len(got) else None} vs {want[first] if first < len(want) else None}")
-        check(same, f"{name} equals an uninterrupted run over the same raw stream, row for row ({len(got)} rows)")
+        check_rows_equal(name, got, want,
+                         f"{name} equals an uninterrupted run over the same raw stream, row for row ({len(got)} rows)")
     check(len(windows) > 10, f"the window query produced rows ({len(windows)})")
 
     verify_central(central, tmp, RAW_TOPIC, "at_least_once", raw)

@@ -31,6 +31,17 @@ def free_port():
     return port
 
 
+def check_rows_equal(name, got, want, what):
+    """check(got == want, what) for two lists of rows; on a mismatch it first prints the row
+    counts and the first row where they differ."""
+    same = got == want
+    if not same:
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        print(f"  {name}: {len(got)} rows vs {len(want)}; first difference at row {first}: "
+              f"{got[first] if first < len(got) else None} vs {want[first] if first < len(want) else None}")
+    check(same, what)
+
+
 def wait_until(what, secs, fn, interval=0.1):
     """Polls fn until it returns something truthy (returned) or the deadline passes (a failed
     check, returns None). Exceptions inside fn count as 'not yet'."""
