@@ -60,6 +60,35 @@ void append_n(FakeLog& log, store::StreamId id, int n, int keys = 5) {
   }
 }
 
+// Live ingest: appends one record every `period` on its own thread until stop(), which returns
+// how many it appended. The destructor stops it too, so a failed REQUIRE does not leave the
+// thread running.
+class SteadyIngest {
+ public:
+  SteadyIngest(FakeLog& log, store::StreamId id, std::chrono::milliseconds period)
+      : thread_([this, &log, id, period] {
+          while (running_.load()) {
+            append_n(log, id, 1);
+            appended_.fetch_add(1);
+            std::this_thread::sleep_for(period);
+          }
+        }) {}
+  SteadyIngest(const SteadyIngest&) = delete;
+  SteadyIngest& operator=(const SteadyIngest&) = delete;
+  ~SteadyIngest() { stop(); }
+
+  std::uint64_t stop() {
+    running_.store(false);
+    if (thread_.joinable()) thread_.join();
+    return appended_.load();
+  }
+
+ private:
+  std::atomic<bool> running_{true};
+  std::atomic<std::uint64_t> appended_{0};
+  std::thread thread_;  // declared last: it starts once the counters above exist
+};
+
 sync::MirrorMetrics metrics_of(sync::Sync& s, const std::string& name) {
   for (auto& m : s.metrics()) {
     if (m.name == name) return m;
@@ -168,15 +197,7 @@ TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
   REQUIRE(sync.is_ok());
   REQUIRE((*sync)->start().is_ok());
   // Ingest runs all along, one record per ms, so records are in flight when the link drops.
-  std::atomic<bool> ingest{true};
-  std::atomic<int> appended{0};
-  std::thread t([&] {
-    while (ingest.load()) {
-      append_n(log, id, 1);
-      appended.fetch_add(1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
+  SteadyIngest ingest(log, id, std::chrono::milliseconds(1));
   REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300; }));
   // Slow responses (rtt > message.timeout.ms) make sure records are in flight when the
   // brokers go away.
@@ -190,9 +211,7 @@ TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
   REQUIRE((*dc)->set_broker_rtt(-1, 0).is_ok());
   REQUIRE((*dc)->set_broker_up(-1).is_ok());
   REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300 + 500; }, 30000));
-  ingest.store(false);
-  t.join();
-  const std::uint64_t total = static_cast<std::uint64_t>(appended.load());
+  const std::uint64_t total = ingest.stop();
   CHECK(wait_until([&] { return metrics_of(**sync, "m").cursor == total; }, 30000));
   CHECK(metrics_of(**sync, "m").state == sync::MirrorState::kOnline);
   (*sync)->stop(2000);
@@ -329,15 +348,7 @@ TEST_CASE("ExactlyOnceMirrorShowsAnOutageWhileWaitingInsideItsTransaction") {
   auto sync = sync::Sync::create(&log, s);
   REQUIRE(sync.is_ok());
   REQUIRE((*sync)->start().is_ok());
-  std::atomic<bool> ingest{true};
-  std::atomic<int> appended{0};
-  std::thread t([&] {
-    while (ingest.load()) {
-      append_n(log, id, 1);
-      appended.fetch_add(1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  });
+  SteadyIngest ingest(log, id, std::chrono::milliseconds(2));
   REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor >= 200; }));
   for (int round = 0; round < 3; ++round) {
     // Slow answers: each transaction now spends seconds in its flush and commit, where the
@@ -353,9 +364,7 @@ TEST_CASE("ExactlyOnceMirrorShowsAnOutageWhileWaitingInsideItsTransaction") {
     REQUIRE((*dc)->set_broker_up(-1).is_ok());
     REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor > before + 100; }, 60000));
   }
-  ingest.store(false);
-  t.join();
-  const std::uint64_t total = static_cast<std::uint64_t>(appended.load());
+  const std::uint64_t total = ingest.stop();
   CHECK(wait_until([&] { return metrics_of(**sync, "res").cursor == total; }, 60000));
   CHECK(metrics_of(**sync, "res").state == sync::MirrorState::kOnline);
   (*sync)->stop(2000);
