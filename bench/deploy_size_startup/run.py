@@ -27,6 +27,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+import outpost_testlib as tl  # noqa: E402
+
 ARCHES = [("amd64", None, "strip"),
           ("arm64", "build/aarch64/agent/outpost", "aarch64-linux-gnu-strip"),
           ("armhf", "build/armhf/agent/outpost", "arm-linux-gnueabihf-strip")]
@@ -88,35 +91,8 @@ def make_log(outpost, data_dir, target_bytes):
 
 def write_config(path, data_dir, port):
     with open(path, "w") as f:
-        f.write(f"""agent:
-  id: bench-startup
-  data_dir: {data_dir}
-  http:
-    listen: 127.0.0.1:{port}
-sources:
-  - name: site
-    type: mqtt
-    broker: tcp://127.0.0.1:{port}
-    subscriptions:
-      - topic: sensors/#
-        qos: 1
-        stream: readings
-streams:
-  - name: readings
-    format: json
-    key_field: device
-    time:
-      field: ts
-      format: unix_ms
-""")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+        f.write(tl.agent_yaml("bench-startup", data_dir, port) + tl.mqtt_source_yaml("site", port, "sensors/#") +
+                tl.READINGS_UNTYPED_STREAM_YAML)
 
 
 def proc_cpu_rss(pid):
@@ -146,7 +122,7 @@ def startup(outpost, data_dir, tmp):
     sock.bind(sock_path)
     cfg = os.path.join(tmp, "outpost.yaml")
     # The MQTT broker port is one nobody listens on: start-up must not wait for the broker.
-    write_config(cfg, data_dir, free_port())
+    write_config(cfg, data_dir, tl.free_port())
     env = dict(os.environ, NOTIFY_SOCKET=sock_path)
     t0 = time.monotonic()
     p = subprocess.Popen([outpost, "run", "--config", cfg], env=env, stdout=subprocess.DEVNULL,

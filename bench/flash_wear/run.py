@@ -28,35 +28,16 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sys
 import subprocess
 import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "pylib"))
+import outpost_testlib as tl  # noqa: E402
+
 SYNC_CALLS = "fsync,fdatasync,sync_file_range,msync,syncfs"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_until(secs, fn, what):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"flash_wear: timed out waiting for {what}")
 
 
 def io_write_bytes(pid):
@@ -104,7 +85,6 @@ def main():
     outpost = os.path.abspath(a.outpost)
     n = a.messages
     tmp = tempfile.mkdtemp(prefix="outpost-bench-wear-", dir="/var/tmp")  # a real disk, not tmpfs
-    procs = []
     pid = None
     try:
         rng = random.Random(3)
@@ -120,37 +100,20 @@ def main():
                                   separators=(",", ":"))
                 payload_bytes += len(line)
                 f.write(line + "\n")
-        port, http_port = free_port(), free_port()
-        with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
-            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-                    "max_inflight_messages 1000\n")
-        broker = subprocess.Popen(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(broker)
-        wait_until(20, lambda: socket.create_connection(("127.0.0.1", port), 1).close() or True, "mosquitto")
+        broker = tl.Broker(tmp, max_queued=0, max_inflight=1000, persistence=False)
+        if not broker.start():
+            raise SystemExit("flash_wear: mosquitto did not start")
+        port, http_port = broker.port, tl.free_port()
         data = os.path.join(tmp, "data")
         config = os.path.join(tmp, "outpost.yaml")
-        storage = f"storage: {{flush: {{interval: {a.flush_interval}}}}}\n" if a.flush_interval else ""
         with open(config, "w") as f:
-            f.write(f"""agent: {{id: wear, data_dir: {data}, http: {{listen: "127.0.0.1:{http_port}"}}}}
-sources:
-  - name: broker
-    type: mqtt
-    broker: tcp://127.0.0.1:{port}
-    client_id: outpost-wear
-    max_inflight: 1000
-    subscriptions: [{{topic: "bench/#", qos: 1, stream: readings}}]
-{storage}streams:
-  - name: readings
-    format: json
-    key_field: device
-    time: {{field: ts, format: unix_ms}}
-""")
+            f.write(tl.agent_yaml("wear", data, http_port, a.flush_interval) +
+                    tl.mqtt_source_yaml("broker", port, "bench/#", "outpost-wear", max_inflight=1000) +
+                    tl.READINGS_UNTYPED_STREAM_YAML)
         counts = os.path.join(tmp, "strace.txt")
-        tracer = subprocess.Popen(["strace", "-f", "--seccomp-bpf", "-qq", "-c", "-e", f"trace={SYNC_CALLS}",
-                                   "-o", counts, "--", outpost, "run", "--config", config],
-                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "run.log"), "w"))
-        procs.append(tracer)
+        tracer = tl.start(["strace", "-f", "--seccomp-bpf", "-qq", "-c", "-e", f"trace={SYNC_CALLS}",
+                           "-o", counts, "--", outpost, "run", "--config", config],
+                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "run.log"), "w"))
 
         def daemon_pid():
             # strace forks short-lived children of its own (a seccomp probe): pick the one
@@ -161,9 +124,9 @@ sources:
                         return int(kid)
             return None
 
-        wait_until(60, lambda: json.load(urllib.request.urlopen(
-            f"http://127.0.0.1:{http_port}/v1/status", timeout=5))["sources"][0]["state"] == "connected", "outpost")
-        pid = wait_until(30, daemon_pid, "outpost under strace")
+        tl.wait_or_exit("outpost", 60, lambda: json.load(urllib.request.urlopen(
+            f"http://127.0.0.1:{http_port}/v1/status", timeout=5))["sources"][0]["state"] == "connected", 0.05)
+        pid = tl.wait_or_exit("outpost under strace", 30, daemon_pid, 0.05)
         s0 = stream(http_port) or {"stored_bytes": 0, "raw_bytes": 0}
         w0 = io_write_bytes(pid)
         t0 = time.monotonic()
@@ -172,8 +135,7 @@ sources:
         pub = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", "bench/readings", "-l"]
         if a.rate > 0:
             # Paced: one publisher fed line by line at the given rate.
-            p = subprocess.Popen(pub, stdin=subprocess.PIPE)
-            procs.append(p)
+            p = tl.start(pub, stdin=subprocess.PIPE)
             for i, line in enumerate(lines):
                 delay = t0 + i / a.rate - time.monotonic()
                 if delay > 0:
@@ -234,10 +196,7 @@ sources:
         # Killing strace detaches the daemon rather than ending it: end the daemon by its PID first.
         if pid and os.path.exists(f"/proc/{pid}"):
             os.kill(pid, signal.SIGKILL)
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        tl.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -33,34 +33,16 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.request
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_until(secs, fn, what):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception:
-            pass
-        time.sleep(0.02)
-    raise SystemExit(f"mqtt_ingest: timed out waiting for {what}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "pylib"))
+import outpost_testlib as tl  # noqa: E402
 
 
 def cpu_seconds(pid):
@@ -114,7 +96,6 @@ def main():
     outpost = os.path.abspath(args.outpost)
     n = args.messages
     tmp = tempfile.mkdtemp(prefix="outpost-bench-mqtt-")
-    procs = []
     try:
         rng = random.Random(3)
         feeds = []
@@ -129,14 +110,10 @@ def main():
                                         "temp": round(rng.gauss(21, 4), 2), "hum": round(rng.uniform(20, 80), 1)},
                                        separators=(",", ":")) + "\n")
             feeds.append(path)
-        port = free_port()
-        with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
-            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-                    "max_inflight_messages 1000\n")
-        broker = subprocess.Popen(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(broker)
-        wait_until(20, lambda: socket.create_connection(("127.0.0.1", port), 1).close() or True, "mosquitto")
+        mq = tl.Broker(tmp, max_queued=0, max_inflight=1000, persistence=False)
+        if not mq.start():
+            raise SystemExit("mqtt_ingest: mosquitto did not start")
+        port, broker = mq.port, mq.proc
 
         def publish(qos):
             for path in feeds:
@@ -145,29 +122,17 @@ def main():
                                     "-t", "bench/readings", "-l"], stdin=f, check=True)
 
         for qos in (0, 1):
-            http_port = free_port()
+            http_port = tl.free_port()
             data = os.path.join(tmp, f"data-q{qos}")
             config = os.path.join(tmp, f"outpost-q{qos}.yaml")
             with open(config, "w") as f:
-                f.write(f"""agent: {{id: bench, data_dir: {data}, http: {{listen: "127.0.0.1:{http_port}"}}}}
-sources:
-  - name: broker
-    type: mqtt
-    broker: tcp://127.0.0.1:{port}
-    client_id: outpost-bench-{qos}
-    max_inflight: 1000
-    subscriptions: [{{topic: "bench/#", qos: {qos}, stream: readings}}]
-streams:
-  - name: readings
-    format: json
-    key_field: device
-    time: {{field: ts, format: unix_ms}}
-""")
-            daemon = subprocess.Popen([outpost, "run", "--config", config], stdout=subprocess.DEVNULL,
-                                      stderr=open(os.path.join(tmp, f"run-q{qos}.log"), "w"))
-            procs.append(daemon)
-            wait_until(30, lambda: json.load(urllib.request.urlopen(
-                f"http://127.0.0.1:{http_port}/v1/status", timeout=5))["sources"][0]["state"] == "connected", "outpost")
+                f.write(tl.agent_yaml("bench", data, http_port) +
+                        tl.mqtt_source_yaml("broker", port, "bench/#", f"outpost-bench-{qos}", qos=qos, max_inflight=1000) +
+                        tl.READINGS_UNTYPED_STREAM_YAML)
+            daemon = tl.start([outpost, "run", "--config", config], stdout=subprocess.DEVNULL,
+                              stderr=open(os.path.join(tmp, f"run-q{qos}.log"), "w"))
+            tl.wait_or_exit("outpost", 30, lambda: json.load(urllib.request.urlopen(
+                f"http://127.0.0.1:{http_port}/v1/status", timeout=5))["sources"][0]["state"] == "connected", 0.02)
             time.sleep(1.0)  # settle to an idle reading (not a test wait)
             _, idle_rss, _ = proc_stat(daemon.pid)
             idle_private = private_dirty_kib(daemon.pid)
@@ -178,9 +143,8 @@ streams:
                 target = base_durable + n
                 sub_out = os.path.join(tmp, f"sub-q{qos}-{run}.txt")
                 with open(sub_out, "w") as out:
-                    sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", str(qos),
-                                            "-t", "bench/#", "-C", str(n), "-i", f"ref-{qos}-{run}"], stdout=out)
-                procs.append(sub)
+                    sub = tl.start(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", str(qos),
+                                    "-t", "bench/#", "-C", str(n), "-i", f"ref-{qos}-{run}"], stdout=out)
                 time.sleep(0.5)  # let the subscription settle before the clock starts (not a test wait)
                 cpu_d0, cpu_b0 = cpu_seconds(daemon.pid), cpu_seconds(broker.pid)
                 done = {}
@@ -283,10 +247,7 @@ streams:
                 "targets": {"ratio_vs_mosquitto_sub": 0.9, "lost_qos1": 0, "peak_rss_kib": 30 * 1024, "idle_rss_kib": 10 * 1024},
             }), flush=True)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        tl.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -25,9 +25,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from envfault_common import (LONG, OUTPOST, Broker, Central, Publisher, health,  # noqa: E402
+from envfault_common import (LONG, OUTPOST, Central, Publisher, health,  # noqa: E402
                              log_stat, status)
-from outpost_testlib import check, finish, free_port, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_UNTYPED_STREAM_YAML, Broker, agent_yaml, central_yaml, check, finish,  # noqa: E402
+                             free_port, mqtt_source_yaml, queries_yaml, start, stop_all, wait_until)
 
 FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
                  "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
@@ -44,40 +45,13 @@ WINDOW_SQL = ("SELECT window_start, window_end, device, count() AS n, sum(v) AS 
 
 def write_config(path, data, broker, kafka, http_port):
     with open(path, "w") as f:
-        f.write(f"""agent:
-  id: clock-it
-  data_dir: {data}
-  http: {{listen: "127.0.0.1:{http_port}"}}
-storage:
-  flush: {{interval: 100ms}}
-sources:
-  - name: plant
-    type: mqtt
-    broker: tcp://127.0.0.1:{broker.port}
-    client_id: outpost-clock
-    reconnect: {{min: 200ms, max: 1s}}
-    subscriptions:
-      - {{topic: plant/+/v, qos: 1, stream: readings}}
-streams:
-  - name: readings
-    format: json
-    key_field: device
-    time: {{field: ts, format: unix_ms}}
-queries:
-  - name: per_second
-    sql: "{WINDOW_SQL}"
-    start: earliest
-    idle_timeout: 2s
-    checkpoint_interval: 200ms
-central:
-  brokers: {kafka}
-  mirrors:
-    - {{name: raw, stream: readings, topic: clock.readings}}
-    - {{name: windows, stream: per_second, topic: clock.windows}}
-health:
-  source_silence: 3s
-  sync_offline: 3s
-""")
+        f.write(agent_yaml("clock-it", data, http_port, "100ms") +
+                mqtt_source_yaml("plant", broker.port, "plant/+/v", "outpost-clock", reconnect=("200ms", "1s")) +
+                READINGS_UNTYPED_STREAM_YAML +
+                queries_yaml({"name": "per_second", "sql": WINDOW_SQL, "idle_timeout": "2s",
+                              "checkpoint_interval": "200ms"}) +
+                central_yaml(kafka, [("raw", "readings", "clock.readings"), ("windows", "per_second", "clock.windows")]) +
+                "health:\n  source_silence: 3s\n  sync_offline: 3s\n")
 
 
 def reading(i):
@@ -137,7 +111,7 @@ def main():
         sys.exit(77)
     tmp = tempfile.mkdtemp(prefix="outpost-clock-")
     try:
-        broker = Broker(tmp)
+        broker = Broker(tmp, max_queued=1_000_000)
         broker.start()
         central = Central(tmp)
         data = os.path.join(tmp, "data")

@@ -25,9 +25,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from envfault_common import (LONG, OUTPOST, Broker, Central, Publisher, health, log_records,  # noqa: E402
+from envfault_common import (LONG, OUTPOST, Central, Publisher, health, log_records,  # noqa: E402
                              log_stat, log_verify, metric, status)
-from outpost_testlib import check, finish, free_port, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_UNTYPED_STREAM_YAML, Broker, agent_yaml, central_yaml, check, finish,  # noqa: E402
+                             free_port, mqtt_source_yaml, start, stop_all, wait_until)
 
 FS_MB = 24
 QUOTA = 3 << 20
@@ -35,35 +36,11 @@ QUOTA = 3 << 20
 
 def write_config(path, data, broker, kafka, http_port, quota):
     with open(path, "w") as f:
-        f.write(f"""agent:
-  id: disk-full-it
-  data_dir: {data}
-  http: {{listen: "127.0.0.1:{http_port}"}}
-storage:
-  segment_size: 1MiB
-  block_size: 64KiB
-  flush: {{interval: 100ms}}
-  quota: {quota}
-  on_full: drop_oldest
-sources:
-  - name: plant
-    type: mqtt
-    broker: tcp://127.0.0.1:{broker.port}
-    client_id: outpost-disk-full
-    reconnect: {{min: 200ms, max: 1s}}
-    subscriptions:
-      - {{topic: plant/+/temp, qos: 1, stream: readings}}
-streams:
-  - name: readings
-    format: json
-    key_field: device
-    time: {{field: ts, format: unix_ms}}
-central:
-  brokers: {kafka}
-  gap_topic: fault.gaps
-  mirrors:
-    - {{name: raw, stream: readings, topic: fault.readings}}
-""")
+        f.write(agent_yaml("disk-full-it", data, http_port, "100ms", segment_size="1MiB", block_size="64KiB",
+                           quota=quota, on_full="drop_oldest") +
+                mqtt_source_yaml("plant", broker.port, "plant/+/temp", "outpost-disk-full", reconnect=("200ms", "1s")) +
+                READINGS_UNTYPED_STREAM_YAML +
+                central_yaml(kafka, [("raw", "readings", "fault.readings")], gap_topic="fault.gaps"))
 
 
 def reading(i, rng):
@@ -112,7 +89,7 @@ def main():
     rng = random.Random(11)
     daemon = None
     try:
-        broker = Broker(tmp)
+        broker = Broker(tmp, max_queued=1_000_000)
         broker.start()
         central = Central(tmp)
         http_port = free_port()

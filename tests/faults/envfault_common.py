@@ -1,36 +1,16 @@
-"""Shared by the environment fault tests (disk full, clock jumps, serial unplug): mosquitto,
-the stand-in central cluster (outpost dev-central) read back with kcat, and `outpost log`
-views. Every process goes through outpost_testlib.start, so stop_all() ends it by PID."""
+"""Shared by the environment fault tests (disk full, clock jumps, serial unplug): the stand-in
+central cluster (outpost dev-central) read back with kcat, and `outpost log` views (mosquitto
+is outpost_testlib.Broker). Every process goes through outpost_testlib.start, so stop_all() ends it by PID."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import free_port, http_get, start, wait_until  # noqa: E402
+from outpost_testlib import http_get, start, wait_until  # noqa: E402
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 LONG = os.environ.get("OUTPOST_LONG") == "1"
-
-
-class Broker:
-    """mosquitto on a free loopback port, persistence in the test's (normal) directory."""
-
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.conf = os.path.join(tmp, "mosquitto.conf")
-        os.makedirs(os.path.join(tmp, "mq"), exist_ok=True)
-        with open(self.conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {tmp}/mq/\nmax_queued_messages 1000000\nmax_inflight_messages 100\n"
-                    + ("user root\n" if os.geteuid() == 0 else ""))
-        self.proc = None
-
-    def start(self):
-        self.proc = start(["mosquitto", "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until("mosquitto to listen", 20,
-                   lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() or True)
 
 
 class Central:

@@ -20,7 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import READINGS_STREAM_YAML, check, free_port, http_get, start, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_STREAM_YAML, Broker, agent_yaml, central_yaml, check, check_rows_equal,  # noqa: E402
+                             free_port, http_get, mqtt_source_yaml, queries_yaml, start, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 VERIFY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sync", "verify.py")
@@ -214,35 +215,12 @@ class Publisher(threading.Thread):
 
 # ---- processes -----------------------------------------------------------------------------
 
-class Broker:
-    """mosquitto with persistence, so a restart keeps Outpost's persistent session and the
-    QoS 1 messages queued for it. Restarted on the same port."""
-
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.conf = os.path.join(tmp, "mosquitto.conf")
-        os.makedirs(os.path.join(tmp, "mq"), exist_ok=True)
-        with open(self.conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {tmp}/mq/\n"
-                    # Unbounded queue for the persistent session: the default 1000 would make the
-                    # broker drop acknowledged messages while Outpost is down for a while.
-                    "max_queued_messages 0\nmax_inflight_messages 100\n"
-                    + ("user root\n" if os.geteuid() == 0 else ""))
-        self.log = os.path.join(tmp, "mosquitto.log")
-        self.proc = None
-        self.restarts = 0
-
-    def start(self):
-        self.proc = start(["mosquitto", "-c", self.conf], stdout=subprocess.DEVNULL,
-                          stderr=open(self.log, "a"))
-        wait_until("mosquitto to listen", 20,
-                   lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() or True, 0.02)
-
-    def stop(self):
-        """SIGTERM (a service restart): mosquitto writes its persistence file on the way out."""
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+def make_broker(tmp):
+    """mosquitto with persistence, so a restart keeps Outpost's persistent session and the QoS 1
+    messages queued for it; restarted on the same port. The queue for the persistent session is
+    unbounded: the default 1000 would make the broker drop acknowledged messages while Outpost is
+    down for a while."""
+    return Broker(tmp, max_queued=0, log=os.path.join(tmp, "mosquitto.log"))
 
 
 class Central:
@@ -283,52 +261,15 @@ class Central:
 def write_config(path, data, http_port, broker=None, central=None):
     """The pipeline's config. Without broker/central: just the stream and the query (the
     uninterrupted reference run over a copy of the raw stream)."""
-    text = f"""agent:
-  id: faults-gw
-  data_dir: {data}
-  http:
-    listen: 127.0.0.1:{http_port}
-storage:
-  flush:
-    interval: 50ms
-"""
+    text = agent_yaml("faults-gw", data, http_port, "50ms")
     if broker:
-        text += f"""sources:
-  - name: site
-    type: mqtt
-    broker: tcp://127.0.0.1:{broker.port}
-    client_id: outpost-faults
-    reconnect:
-      min: 100ms
-      max: 1s
-    subscriptions:
-      - topic: sensors/#
-        qos: 1
-        stream: readings
-"""
-    text += READINGS_STREAM_YAML + f"""queries:
-  - name: {QUERY}
-    sql: "{QUERY_SQL}"
-    start: earliest
-    checkpoint_interval: 100ms
-"""
+        text += mqtt_source_yaml("site", broker.port, "sensors/#", "outpost-faults", reconnect=("100ms", "1s"))
+    text += READINGS_STREAM_YAML + queries_yaml({"name": QUERY, "sql": QUERY_SQL, "checkpoint_interval": "100ms"})
     if central:
-        text += f"""central:
-  brokers: {central.bootstrap}
-  properties:
-    message.timeout.ms: "{MESSAGE_TIMEOUT_MS}"
-  mirrors:
-    - name: raw
-      stream: readings
-      topic: {RAW_TOPIC}
-      delivery: at_least_once
-    - name: windows
-      stream: {QUERY}
-      topic: {RESULT_TOPIC}
-      delivery: exactly_once
-health:
-  sync_offline: 2s
-"""
+        text += central_yaml(central.bootstrap, [("raw", "readings", RAW_TOPIC, "at_least_once"),
+                                                 ("windows", QUERY, RESULT_TOPIC, "exactly_once")],
+                             properties={"message.timeout.ms": MESSAGE_TIMEOUT_MS})
+        text += "health:\n  sync_offline: 2s\n"
     with open(path, "w") as f:
         f.write(text)
 
@@ -475,12 +416,8 @@ def final_checks(tmp, daemon, pub, central):
     late = log_rows(data, QUERY + ".late")
     ref_windows, ref_late = reference_rows(tmp, raw)
     for name, got, want in ((QUERY, windows, ref_windows), (QUERY + ".late", late, ref_late)):
-        same = got == want
-        if not same:
-            first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-            print(f"  {name}: {len(got)} rows vs {len(want)}; first difference at row {first}: "
-                  f"{got[first] if first < len(got) else None} vs {want[first] if first < len(want) else None}")
-        check(same, f"{name} equals an uninterrupted run over the same raw stream, row for row ({len(got)} rows)")
+        check_rows_equal(name, got, want,
+                         f"{name} equals an uninterrupted run over the same raw stream, row for row ({len(got)} rows)")
     check(len(windows) > 10, f"the window query produced rows ({len(windows)})")
 
     verify_central(central, tmp, RAW_TOPIC, "at_least_once", raw)

@@ -24,15 +24,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pipeline import (LONG, MESSAGE_TIMEOUT_MS, OUTPOST, PUBLISHERS, Broker, Central, Daemon,  # noqa: E402
-                      Publisher, final_checks, stream_last, write_config)
+from pipeline import (LONG, MESSAGE_TIMEOUT_MS, OUTPOST, PUBLISHERS, Central, Daemon,  # noqa: E402
+                      Publisher, final_checks, make_broker, stream_last, write_config)
 from outpost_testlib import check, finish, free_port, http_get, stop_all, wait_until  # noqa: E402
 
 RATE = 400  # readings per second
 
 
 def setup(tmp, with_central=True):
-    broker = Broker(tmp)
+    broker = make_broker(tmp)
     broker.start()
     central = Central(tmp) if with_central else None
     port = free_port()
@@ -178,7 +178,6 @@ def broker_restart(daemon, broker):
     """mosquitto stopped by PID and started again on the same port (persistence on) while the
     publisher keeps publishing; waits until ingest flows again."""
     broker.stop()
-    broker.restarts += 1
     wait_until("the MQTT source to notice the broker is gone", 30, lambda: source_state(daemon) != "connected", 0.05)
     broker.start()
     before = raw_last(daemon)

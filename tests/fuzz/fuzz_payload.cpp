@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "agent/query/query_internal.h"
+#include "tests/fuzz/fuzz_query_common.h"
 
 namespace {
 
@@ -21,17 +22,8 @@ using namespace outpost::query::internal;
 
 const CompiledQuery& the_query() {
   static const std::shared_ptr<const Query> q = [] {
-    static const StreamSchema s = [] {
-      StreamSchema x;
-      x.name = "readings";
-      x.time_field = "ts";
-      x.key_field = "device";
-      x.fields = {{"device", ColumnType::kString}, {"temp", ColumnType::kDouble}, {"hum", ColumnType::kInt},
-                  {"ok", ColumnType::kBool},       {"ts", ColumnType::kTimestamp}, {"meta.fw", ColumnType::kString}};
-      return x;
-    }();
-    Catalog catalog = [](std::string_view name) -> const StreamSchema* { return name == "readings" ? &s : nullptr; };
-    auto r = compile("SELECT device, temp, hum, ok, ts, meta.fw, site, extra, `a.b`, big FROM readings", catalog);
+    auto r = compile("SELECT device, temp, hum, ok, ts, meta.fw, site, extra, `a.b`, big FROM readings",
+                     fuzz::readings_catalog());
     if (!std::holds_alternative<std::shared_ptr<const Query>>(r)) std::abort();
     return std::get<std::shared_ptr<const Query>>(r);
   }();

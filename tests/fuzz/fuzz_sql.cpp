@@ -8,24 +8,12 @@
 #include <string_view>
 
 #include "agent/query/query.h"
+#include "tests/fuzz/fuzz_query_common.h"
 
 namespace {
 
 using namespace outpost;
 using namespace outpost::query;
-
-const StreamSchema& schema() {
-  static const StreamSchema s = [] {
-    StreamSchema x;
-    x.name = "readings";
-    x.time_field = "ts";
-    x.key_field = "device";
-    x.fields = {{"device", ColumnType::kString}, {"temp", ColumnType::kDouble}, {"hum", ColumnType::kInt},
-                {"ok", ColumnType::kBool},       {"ts", ColumnType::kTimestamp}, {"meta.fw", ColumnType::kString}};
-    return x;
-  }();
-  return s;
-}
 
 struct Sink : RowSink {
   void row(OutputRow&& r) override {
@@ -51,9 +39,7 @@ const char* const kPayloads[] = {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 4096) return 0;  // real queries are short; keeps each run fast
   const std::string_view sql(reinterpret_cast<const char*>(data), size);
-  Catalog catalog = [](std::string_view name) -> const StreamSchema* {
-    return name == "readings" ? &schema() : nullptr;
-  };
+  Catalog catalog = fuzz::readings_catalog();
   auto r = compile(sql, catalog);
   if (auto* e = std::get_if<SqlError>(&r)) {
     if (e->message.empty() || e->offset > size || e->line < 1 || e->column < 1) std::abort();

@@ -10,15 +10,13 @@ the count a Python filter computes over the inputs.
 import json
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import READINGS_STREAM_YAML, check, finish, free_port, http_get, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import (Broker, READINGS_STREAM_YAML, agent_yaml, check, free_port, http_get,  # noqa: E402
+                             mqtt_source_yaml, queries_yaml, run_in_tmpdir, start, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 STORED = 1_000_000
@@ -44,80 +42,54 @@ def stream_last(s, name):
     return 0
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="outpost-backfill-")
-    try:
-        rnd = random.Random(11)
-        stored = [reading(rnd, i) for i in range(STORED)]
-        live = [reading(rnd, STORED + i) for i in range(LIVE)]
-        data = os.path.join(tmp, "data")
-        r = subprocess.run([OUTPOST, "log", "append", "--data-dir", data, "--stream", "readings",
-                            "--key-field", "device", "--time-field", "ts", "--time-format", "unix_ms"],
-                           input="".join(json.dumps(x) + "\n" for x in stored).encode(), capture_output=True)
-        check(r.returncode == 0, f"{STORED} readings stored before the daemon starts")
+def main(tmp):
+    rnd = random.Random(11)
+    stored = [reading(rnd, i) for i in range(STORED)]
+    live = [reading(rnd, STORED + i) for i in range(LIVE)]
+    data = os.path.join(tmp, "data")
+    r = subprocess.run([OUTPOST, "log", "append", "--data-dir", data, "--stream", "readings",
+                        "--key-field", "device", "--time-field", "ts", "--time-format", "unix_ms"],
+                       input="".join(json.dumps(x) + "\n" for x in stored).encode(), capture_output=True)
+    check(r.returncode == 0, f"{STORED} readings stored before the daemon starts")
 
-        mq_port = free_port()
-        with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
-            f.write(f"listener {mq_port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n")
-        start(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until("mosquitto to listen", 20, lambda: socket.create_connection(("127.0.0.1", mq_port), 1).close() or True)
+    broker = Broker(tmp, max_queued=100000, max_inflight=None, persistence=False)
+    broker.start()
+    mq_port = broker.port
 
-        http_port = free_port()
-        config = os.path.join(tmp, "outpost.yaml")
-        with open(config, "w") as f:
-            f.write(f"""agent:
-  id: backfill-test
-  data_dir: {data}
-  http:
-    listen: 127.0.0.1:{http_port}
-storage:
-  flush:
-    interval: 20ms
-sources:
-  - name: broker
-    type: mqtt
-    broker: tcp://127.0.0.1:{mq_port}
-    client_id: outpost-backfill-test
-    subscriptions:
-      - {{topic: "live/#", qos: 1, stream: readings}}
-{READINGS_STREAM_YAML}queries:
-  - name: alerts
-    sql: "{ALERT_SQL}"
-    start: earliest
-    checkpoint_interval: 200ms
-""")
-        daemon = start([OUTPOST, "run", "--config", config], stdout=subprocess.DEVNULL, stderr=open(config + ".log", "w"))
-        wait_until("the daemon's sources to connect", 30,
-                   lambda: all(s["state"] == "connected" for s in status(http_port)["sources"]), 0.02)
-        s = status(http_port)
-        q = s["queries"][0]
-        print(f"  at the first live publish: query {q['state']} at input seq {q['input_seq']} of {STORED}")
-        backfilling = q["input_seq"] < STORED
-        pub = subprocess.run(["mosquitto_pub", "-p", str(mq_port), "-q", "1", "-t", "live/site", "-l"],
-                             input="".join(json.dumps(x) + "\n" for x in live).encode(), capture_output=True, timeout=120)
-        check(pub.returncode == 0, "mosquitto_pub delivered the live readings")
-        wait_until("all live readings in the log", 60, lambda: stream_last(status(http_port), "readings") >= STORED + LIVE)
-        s = status(http_port)
-        check(backfilling, "live readings arrived while the query was still backfilling stored ones")
-        wait_until("the query to catch up", 120,
-                   lambda: status(http_port)["queries"][0]["input_seq"] >= STORED + LIVE)
-        daemon.send_signal(signal.SIGTERM)
-        check(daemon.wait(timeout=60) == 0, "SIGTERM: clean exit")
+    http_port = free_port()
+    config = os.path.join(tmp, "outpost.yaml")
+    with open(config, "w") as f:
+        f.write(agent_yaml("backfill-test", data, http_port, "20ms") +
+                mqtt_source_yaml("broker", mq_port, "live/#", "outpost-backfill-test") + READINGS_STREAM_YAML +
+                queries_yaml({"name": "alerts", "sql": ALERT_SQL, "checkpoint_interval": "200ms"}))
+    daemon = start([OUTPOST, "run", "--config", config], stdout=subprocess.DEVNULL, stderr=open(config + ".log", "w"))
+    wait_until("the daemon's sources to connect", 30,
+               lambda: all(s["state"] == "connected" for s in status(http_port)["sources"]), 0.02)
+    s = status(http_port)
+    q = s["queries"][0]
+    print(f"  at the first live publish: query {q['state']} at input seq {q['input_seq']} of {STORED}")
+    backfilling = q["input_seq"] < STORED
+    pub = subprocess.run(["mosquitto_pub", "-p", str(mq_port), "-q", "1", "-t", "live/site", "-l"],
+                         input="".join(json.dumps(x) + "\n" for x in live).encode(), capture_output=True, timeout=120)
+    check(pub.returncode == 0, "mosquitto_pub delivered the live readings")
+    wait_until("all live readings in the log", 60, lambda: stream_last(status(http_port), "readings") >= STORED + LIVE)
+    s = status(http_port)
+    check(backfilling, "live readings arrived while the query was still backfilling stored ones")
+    wait_until("the query to catch up", 120,
+               lambda: status(http_port)["queries"][0]["input_seq"] >= STORED + LIVE)
+    daemon.send_signal(signal.SIGTERM)
+    check(daemon.wait(timeout=60) == 0, "SIGTERM: clean exit")
 
-        got = subprocess.run([OUTPOST, "log", "cat", "--data-dir", data, "--stream", "alerts"], capture_output=True)
-        rows = [json.dumps(json.loads(l)["payload"], sort_keys=True) for l in got.stdout.decode().splitlines()]
-        want_n = sum(1 for x in stored + live if x["temp"] > 95)
-        check(len(rows) == want_n, f"one alert row per matching input record, stored or live ({len(rows)} vs {want_n})")
-        hist = subprocess.run([OUTPOST, "query", "--config", config, ALERT_SQL], capture_output=True)
-        want = [json.dumps(json.loads(l), sort_keys=True) for l in hist.stdout.decode().splitlines()]
-        check(hist.returncode == 0 and rows == want,
-              "the continuous result equals the historical query over the whole stream, row for row "
-              f"(no gap, no overlap at the switch; {len(rows)} vs {len(want)})")
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return finish()
+    got = subprocess.run([OUTPOST, "log", "cat", "--data-dir", data, "--stream", "alerts"], capture_output=True)
+    rows = [json.dumps(json.loads(l)["payload"], sort_keys=True) for l in got.stdout.decode().splitlines()]
+    want_n = sum(1 for x in stored + live if x["temp"] > 95)
+    check(len(rows) == want_n, f"one alert row per matching input record, stored or live ({len(rows)} vs {want_n})")
+    hist = subprocess.run([OUTPOST, "query", "--config", config, ALERT_SQL], capture_output=True)
+    want = [json.dumps(json.loads(l), sort_keys=True) for l in hist.stdout.decode().splitlines()]
+    check(hist.returncode == 0 and rows == want,
+          "the continuous result equals the historical query over the whole stream, row for row "
+          f"(no gap, no overlap at the switch; {len(rows)} vs {len(want)})")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_in_tmpdir("outpost-backfill-", main))

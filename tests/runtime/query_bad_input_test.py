@@ -21,7 +21,8 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import READINGS_STREAM_YAML, check, free_port, http_get, run_in_tmpdir, start, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_STREAM_YAML, agent_yaml, check, free_port, http_get, queries_yaml,  # noqa: E402
+                             run_in_tmpdir, start, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 BASE_MS = 1_700_000_000_000
@@ -71,20 +72,8 @@ def cli_checks(data, tmp):
 
 def write_config(path, data, port):
     with open(path, "w") as f:
-        f.write(f"""agent:
-  id: bad-input-test
-  data_dir: {data}
-  http:
-    listen: 127.0.0.1:{port}
-storage:
-  flush:
-    interval: 50ms
-{READINGS_STREAM_YAML}queries:
-  - name: per_minute
-    sql: "{WINDOW_SQL}"
-    start: earliest
-    checkpoint_interval: 100ms
-""")
+        f.write(agent_yaml("bad-input-test", data, port, "50ms") + READINGS_STREAM_YAML +
+                queries_yaml({"name": "per_minute", "sql": WINDOW_SQL, "checkpoint_interval": "100ms"}))
 
 
 def status(port):

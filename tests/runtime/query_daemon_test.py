@@ -13,15 +13,14 @@
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from outpost_testlib import READINGS_STREAM_YAML, check, finish, free_port, http_get, start, stop_all, wait_until  # noqa: E402
+from outpost_testlib import (READINGS_STREAM_YAML, agent_yaml, check, check_rows_equal, free_port, http_get,  # noqa: E402
+                             queries_yaml, run_in_tmpdir, start, wait_until)
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 N = int(os.environ.get("OUTPOST_QUERY_CRASH_RECORDS", "400000"))
@@ -49,25 +48,9 @@ def make_input(path, n, seed=7):
 
 def write_config(path, data, http_port, late_policy="drop"):
     with open(path, "w") as f:
-        f.write(f"""agent:
-  id: query-test
-  data_dir: {data}
-  http:
-    listen: 127.0.0.1:{http_port}
-storage:
-  flush:
-    interval: 50ms
-{READINGS_STREAM_YAML}queries:
-  - name: per_minute
-    sql: "{WINDOW_SQL}"
-    start: earliest
-    late_policy: {late_policy}
-    checkpoint_interval: 100ms
-  - name: alerts
-    sql: "{ALERT_SQL}"
-    start: earliest
-    checkpoint_interval: 100ms
-""")
+        f.write(agent_yaml("query-test", data, http_port, "50ms") + READINGS_STREAM_YAML + queries_yaml(
+            {"name": "per_minute", "sql": WINDOW_SQL, "late_policy": late_policy, "checkpoint_interval": "100ms"},
+            {"name": "alerts", "sql": ALERT_SQL, "checkpoint_interval": "100ms"}))
 
 
 def log_rows(data, stream):
@@ -126,83 +109,73 @@ def prepare(tmp, name, input_path):
     return data, config, port
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="outpost-query-")
-    try:
-        input_path = os.path.join(tmp, "input.jsonl")
-        make_input(input_path, N)
+def main(tmp):
+    input_path = os.path.join(tmp, "input.jsonl")
+    make_input(input_path, N)
 
-        # `outpost check` names the position of an SQL error.
-        bad = os.path.join(tmp, "bad.yaml")
-        write_config(bad, os.path.join(tmp, "bad-data"), free_port())
-        with open(bad) as f:
-            text = f.read().replace("max(temp) AS hi", "max(tmp) AS hi")
-        with open(bad, "w") as f:
-            f.write(text)
-        r = subprocess.run([OUTPOST, "check", "--config", bad], capture_output=True)
-        err = r.stderr.decode()
-        check(r.returncode == 2 and "tmp" in err and "column" in err,
-              f"outpost check rejects an unknown column with its position: {err.strip()[:300]}")
+    # `outpost check` names the position of an SQL error.
+    bad = os.path.join(tmp, "bad.yaml")
+    write_config(bad, os.path.join(tmp, "bad-data"), free_port())
+    with open(bad) as f:
+        text = f.read().replace("max(temp) AS hi", "max(tmp) AS hi")
+    with open(bad, "w") as f:
+        f.write(text)
+    r = subprocess.run([OUTPOST, "check", "--config", bad], capture_output=True)
+    err = r.stderr.decode()
+    check(r.returncode == 2 and "tmp" in err and "column" in err,
+          f"outpost check rejects an unknown column with its position: {err.strip()[:300]}")
 
-        # Reference: one uninterrupted run.
-        ref_data, ref_config, ref_port = prepare(tmp, "reference", input_path)
-        ref = Daemon(ref_config, ref_port)
-        ref.start()
-        wait_until("the reference run to consume all input", 300, ref.done, 0.1)
-        code, body = http_get(ref_port, "/v1/query?sql=" + urllib.parse.quote(
-            "SELECT count() AS n FROM table(readings) WHERE temp > 99.5"))
-        check(code == 200 and json.loads(body)["rows"] == [{"n": len([1 for l in open(input_path) if json.loads(l)["temp"] > 99.5])}],
-              f"/v1/query answers a historical count: {body[:200]}")
-        ref.stop()
-        ref_windows = log_rows(ref_data, "per_minute")
-        ref_alerts = log_rows(ref_data, "alerts")
-        ref_late = log_rows(ref_data, "per_minute.late")
-        check(len(ref_windows) > 100 and len(ref_alerts) > 100, f"the reference run produced rows "
-              f"({len(ref_windows)} windows, {len(ref_alerts)} alerts)")
-        check(len(ref_late) >= N // 50_000 - 1 and all('"reason"' in r[3] for r in ref_late),
-              f"late readings are kept in per_minute.late with a reason ({len(ref_late)})")
+    # Reference: one uninterrupted run.
+    ref_data, ref_config, ref_port = prepare(tmp, "reference", input_path)
+    ref = Daemon(ref_config, ref_port)
+    ref.start()
+    wait_until("the reference run to consume all input", 300, ref.done, 0.1)
+    code, body = http_get(ref_port, "/v1/query?sql=" + urllib.parse.quote(
+        "SELECT count() AS n FROM table(readings) WHERE temp > 99.5"))
+    check(code == 200 and json.loads(body)["rows"] == [{"n": len([1 for l in open(input_path) if json.loads(l)["temp"] > 99.5])}],
+          f"/v1/query answers a historical count: {body[:200]}")
+    ref.stop()
+    ref_windows = log_rows(ref_data, "per_minute")
+    ref_alerts = log_rows(ref_data, "alerts")
+    ref_late = log_rows(ref_data, "per_minute.late")
+    check(len(ref_windows) > 100 and len(ref_alerts) > 100, f"the reference run produced rows "
+          f"({len(ref_windows)} windows, {len(ref_alerts)} alerts)")
+    check(len(ref_late) >= N // 50_000 - 1 and all('"reason"' in r[3] for r in ref_late),
+          f"late readings are kept in per_minute.late with a reason ({len(ref_late)})")
 
-        # The daemon's window rows are what `outpost query` computes over the same stored input
-        # (minus the windows the daemon still holds open: its watermark has not passed them).
-        r = subprocess.run([OUTPOST, "query", "--config", ref_config, WINDOW_SQL], capture_output=True)
-        cli_rows = [json.dumps(json.loads(l), sort_keys=True) for l in r.stdout.decode().splitlines()]
-        daemon_rows = [w[3] for w in ref_windows]
-        check(r.returncode == 0 and cli_rows[:len(daemon_rows)] == daemon_rows and len(cli_rows) >= len(daemon_rows),
-              f"outpost query over the stored input gives the daemon's rows ({len(cli_rows)} vs {len(daemon_rows)})")
+    # The daemon's window rows are what `outpost query` computes over the same stored input
+    # (minus the windows the daemon still holds open: its watermark has not passed them).
+    r = subprocess.run([OUTPOST, "query", "--config", ref_config, WINDOW_SQL], capture_output=True)
+    cli_rows = [json.dumps(json.loads(l), sort_keys=True) for l in r.stdout.decode().splitlines()]
+    daemon_rows = [w[3] for w in ref_windows]
+    check(r.returncode == 0 and cli_rows[:len(daemon_rows)] == daemon_rows and len(cli_rows) >= len(daemon_rows),
+          f"outpost query over the stored input gives the daemon's rows ({len(cli_rows)} vs {len(daemon_rows)})")
 
-        # Crash run: kill -9 at increasing progress points, restart, finish.
-        data, config, port = prepare(tmp, "crashed", input_path)
-        d = Daemon(config, port)
-        kills = 0
-        killed_at = []
-        for frac in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95):
-            d.start()
-            if wait_until(f"progress past {frac:.0%}", 300, lambda: d.progress() >= frac * N or d.done(), 0.005):
-                at = d.progress()
-                d.kill9()
-                if at < N:
-                    kills += 1
-                    killed_at.append(at)
-            if d.proc.poll() is None:
-                d.kill9()
-        print(f"  killed at input seqs {killed_at}")
+    # Crash run: kill -9 at increasing progress points, restart, finish.
+    data, config, port = prepare(tmp, "crashed", input_path)
+    d = Daemon(config, port)
+    kills = 0
+    killed_at = []
+    for frac in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95):
         d.start()
-        wait_until("the crashed run to consume all input", 300, d.done, 0.1)
-        d.stop()
-        check(kills >= 5, f"{kills} kill -9s landed mid-run")
-        for stream, want in (("per_minute", ref_windows), ("alerts", ref_alerts), ("per_minute.late", ref_late)):
-            got = log_rows(data, stream)
-            same = got == want
-            if not same:
-                first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-                print(f"  {stream}: {len(got)} rows vs {len(want)}; first difference at row {first}: "
-                      f"{got[first] if first < len(got) else None} vs {want[first] if first < len(want) else None}")
-            check(same, f"{stream} after {kills} kill -9s equals the uninterrupted run row for row ({len(got)} rows)")
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return finish()
+        if wait_until(f"progress past {frac:.0%}", 300, lambda: d.progress() >= frac * N or d.done(), 0.005):
+            at = d.progress()
+            d.kill9()
+            if at < N:
+                kills += 1
+                killed_at.append(at)
+        if d.proc.poll() is None:
+            d.kill9()
+    print(f"  killed at input seqs {killed_at}")
+    d.start()
+    wait_until("the crashed run to consume all input", 300, d.done, 0.1)
+    d.stop()
+    check(kills >= 5, f"{kills} kill -9s landed mid-run")
+    for stream, want in (("per_minute", ref_windows), ("alerts", ref_alerts), ("per_minute.late", ref_late)):
+        got = log_rows(data, stream)
+        check_rows_equal(stream, got, want,
+                         f"{stream} after {kills} kill -9s equals the uninterrupted run row for row ({len(got)} rows)")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_in_tmpdir("outpost-query-", main))

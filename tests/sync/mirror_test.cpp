@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -42,6 +43,22 @@ sync::SyncSettings settings_for(const std::string& bootstrap) {
   return s;
 }
 
+// The in-process mock cluster with `brokers` brokers, started (REQUIREd).
+std::unique_ptr<sync::DevCentral> start_central(int brokers) {
+  auto dc = sync::DevCentral::start(brokers);
+  REQUIRE(dc.is_ok());
+  return std::move(*dc);
+}
+
+// A Sync over `log`, validated and started (both REQUIREd).
+std::unique_ptr<sync::Sync> start_sync(FakeLog& log, const sync::SyncSettings& s) {
+  auto created = sync::Sync::create(&log, s);
+  REQUIRE(created.is_ok());
+  std::unique_ptr<sync::Sync> p = std::move(*created);
+  REQUIRE(p->start().is_ok());
+  return p;
+}
+
 sync::MirrorSettings mirror(const std::string& name, const std::string& stream, const std::string& topic,
                             sync::Delivery d = sync::Delivery::kAtLeastOnce) {
   sync::MirrorSettings m;
@@ -59,6 +76,35 @@ void append_n(FakeLog& log, store::StreamId id, int n, int keys = 5) {
     REQUIRE(log.append(id, store::AppendRecord{std::nullopt, key, payload}).is_ok());
   }
 }
+
+// Live ingest: appends one record every `period` on its own thread until stop(), which returns
+// how many it appended. The destructor stops it too, so a failed REQUIRE does not leave the
+// thread running.
+class SteadyIngest {
+ public:
+  SteadyIngest(FakeLog& log, store::StreamId id, std::chrono::milliseconds period)
+      : thread_([this, &log, id, period] {
+          while (running_.load()) {
+            append_n(log, id, 1);
+            appended_.fetch_add(1);
+            std::this_thread::sleep_for(period);
+          }
+        }) {}
+  SteadyIngest(const SteadyIngest&) = delete;
+  SteadyIngest& operator=(const SteadyIngest&) = delete;
+  ~SteadyIngest() { stop(); }
+
+  std::uint64_t stop() {
+    running_.store(false);
+    if (thread_.joinable()) thread_.join();
+    return appended_.load();
+  }
+
+ private:
+  std::atomic<bool> running_{true};
+  std::atomic<std::uint64_t> appended_{0};
+  std::thread thread_;  // declared last: it starts once the counters above exist
+};
 
 sync::MirrorMetrics metrics_of(sync::Sync& s, const std::string& name) {
   for (auto& m : s.metrics()) {
@@ -97,30 +143,27 @@ Seen check(const std::vector<KafkaRecord>& recs, const std::string& stream) {
 }  // namespace
 
 TEST_CASE("AtLeastOnceDeliversEveryRecordWithKeyAndHeadersInOrderPerKey") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("raw");
   append_n(log, id, 3000);
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   s.mirrors.push_back(mirror("raw-central", "raw", "t.raw"));
-  auto sync = sync::Sync::create(&log, s);
-  REQUIRE(sync.is_ok());
-  REQUIRE((*sync)->start().is_ok());
-  CHECK(wait_until([&] { return metrics_of(**sync, "raw-central").cursor == 3000; }));
+  auto sync = start_sync(log, s);
+  CHECK(wait_until([&] { return metrics_of(*sync, "raw-central").cursor == 3000; }));
   append_n(log, id, 500);  // live records after the backlog
-  CHECK(wait_until([&] { return metrics_of(**sync, "raw-central").cursor == 3500; }));
-  auto m = metrics_of(**sync, "raw-central");
+  CHECK(wait_until([&] { return metrics_of(*sync, "raw-central").cursor == 3500; }));
+  auto m = metrics_of(*sync, "raw-central");
   CHECK(m.state == sync::MirrorState::kOnline);
   CHECK(m.records_sent == 3500);
   CHECK(m.backlog_records == 0);
-  (*sync)->stop(2000);
+  sync->stop(2000);
   auto c = log.cursor(id, "sync:raw-central");
   REQUIRE(c.is_ok());
   CHECK(c->value_or(0) == 3500);
 
   std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.raw", &recs));
+  REQUIRE(read_topic(dc->bootstrap(), "t.raw", &recs));
   auto seen = check(recs, "raw");
   CHECK(seen.headers_ok);
   CHECK(seen.ordered_per_key);
@@ -130,75 +173,59 @@ TEST_CASE("AtLeastOnceDeliversEveryRecordWithKeyAndHeadersInOrderPerKey") {
 }
 
 TEST_CASE("AtLeastOnceResumesAfterRestartFromTheCursor") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("raw");
   append_n(log, id, 1000);
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   s.mirrors.push_back(mirror("m", "raw", "t.resume"));
   {
-    auto sync = sync::Sync::create(&log, s);
-    REQUIRE((*sync)->start().is_ok());
-    REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 1000; }));
-    (*sync)->stop(2000);
+    auto sync = start_sync(log, s);
+    REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor == 1000; }));
+    sync->stop(2000);
   }
   append_n(log, id, 1000);
   {
-    auto sync = sync::Sync::create(&log, s);
-    REQUIRE((*sync)->start().is_ok());
-    REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 2000; }));
-    CHECK(metrics_of(**sync, "m").records_sent == 1000);  // only the new ones
-    (*sync)->stop(2000);
+    auto sync = start_sync(log, s);
+    REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor == 2000; }));
+    CHECK(metrics_of(*sync, "m").records_sent == 1000);  // only the new ones
+    sync->stop(2000);
   }
   std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.resume", &recs));
+  REQUIRE(read_topic(dc->bootstrap(), "t.resume", &recs));
   CHECK(recs.size() == 2000);
 }
 
 TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
-  auto dc = sync::DevCentral::start(3);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(3);
   FakeLog log;
   auto id = *log.open_stream("raw");
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   s.central.properties["message.timeout.ms"] = "1500";
   s.mirrors.push_back(mirror("m", "raw", "t.outage"));
-  auto sync = sync::Sync::create(&log, s);
-  REQUIRE(sync.is_ok());
-  REQUIRE((*sync)->start().is_ok());
+  auto sync = start_sync(log, s);
   // Ingest runs all along, one record per ms, so records are in flight when the link drops.
-  std::atomic<bool> ingest{true};
-  std::atomic<int> appended{0};
-  std::thread t([&] {
-    while (ingest.load()) {
-      append_n(log, id, 1);
-      appended.fetch_add(1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
-  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300; }));
+  SteadyIngest ingest(log, id, std::chrono::milliseconds(1));
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor >= 300; }));
   // Slow responses (rtt > message.timeout.ms) make sure records are in flight when the
   // brokers go away.
-  REQUIRE((*dc)->set_broker_rtt(-1, 3000).is_ok());
-  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").in_flight > 0; }));
-  REQUIRE((*dc)->set_broker_down(-1).is_ok());
+  REQUIRE(dc->set_broker_rtt(-1, 3000).is_ok());
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").in_flight > 0; }));
+  REQUIRE(dc->set_broker_down(-1).is_ok());
   // The outage lasts until librdkafka gave up on the in-flight records (message.timeout.ms)
   // and the mirror re-drove them from the log.
-  CHECK(wait_until([&] { return metrics_of(**sync, "m").redrives >= 1; }, 15000));
-  CHECK(metrics_of(**sync, "m").state != sync::MirrorState::kOnline);
-  REQUIRE((*dc)->set_broker_rtt(-1, 0).is_ok());
-  REQUIRE((*dc)->set_broker_up(-1).is_ok());
-  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor >= 300 + 500; }, 30000));
-  ingest.store(false);
-  t.join();
-  const std::uint64_t total = static_cast<std::uint64_t>(appended.load());
-  CHECK(wait_until([&] { return metrics_of(**sync, "m").cursor == total; }, 30000));
-  CHECK(metrics_of(**sync, "m").state == sync::MirrorState::kOnline);
-  (*sync)->stop(2000);
+  CHECK(wait_until([&] { return metrics_of(*sync, "m").redrives >= 1; }, 15000));
+  CHECK(metrics_of(*sync, "m").state != sync::MirrorState::kOnline);
+  REQUIRE(dc->set_broker_rtt(-1, 0).is_ok());
+  REQUIRE(dc->set_broker_up(-1).is_ok());
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor >= 300 + 500; }, 30000));
+  const std::uint64_t total = ingest.stop();
+  CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == total; }, 30000));
+  CHECK(metrics_of(*sync, "m").state == sync::MirrorState::kOnline);
+  sync->stop(2000);
 
   std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.outage", &recs));
+  REQUIRE(read_topic(dc->bootstrap(), "t.outage", &recs));
   auto seen = check(recs, "raw");
   CHECK(seen.count.size() == total);
   CHECK(seen.ordered_per_key);
@@ -207,8 +234,7 @@ TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
 }
 
 TEST_CASE("ProduceErrorsAreRetriedByLibrdkafkaWithoutLoss") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("raw");
   append_n(log, id, 2000);
@@ -217,46 +243,43 @@ TEST_CASE("ProduceErrorsAreRetriedByLibrdkafkaWithoutLoss") {
   REQUIRE(ok);
   int rto = sync::DevCentral::parse_error_code("REQUEST_TIMED_OUT", &ok);
   REQUIRE(ok);
-  REQUIRE((*dc)->push_request_errors(0, nl, 3).is_ok());
-  REQUIRE((*dc)->push_request_errors(0, rto, 3).is_ok());
-  auto s = settings_for((*dc)->bootstrap());
+  REQUIRE(dc->push_request_errors(0, nl, 3).is_ok());
+  REQUIRE(dc->push_request_errors(0, rto, 3).is_ok());
+  auto s = settings_for(dc->bootstrap());
   s.mirrors.push_back(mirror("m", "raw", "t.errors"));
-  auto sync = sync::Sync::create(&log, s);
-  REQUIRE((*sync)->start().is_ok());
-  CHECK(wait_until([&] { return metrics_of(**sync, "m").cursor == 2000; }));
-  (*sync)->stop(2000);
+  auto sync = start_sync(log, s);
+  CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == 2000; }));
+  sync->stop(2000);
   std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.errors", &recs));
+  REQUIRE(read_topic(dc->bootstrap(), "t.errors", &recs));
   auto seen = check(recs, "raw");
   CHECK(seen.count.size() == 2000);
   CHECK(seen.ordered_per_key);
 }
 
 TEST_CASE("DroppedRangeIsReportedOnceToTheGapTopicWithExactRange") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("raw");
   append_n(log, id, 100);
   log.drop(id, 1, 40, "quota");
   log.drop(id, 61, 70, "corruption");
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   s.central.gap_topic = "t.gaps";
   s.mirrors.push_back(mirror("m", "raw", "t.gapdata"));
   for (int run = 0; run < 2; ++run) {
-    auto sync = sync::Sync::create(&log, s);
-    REQUIRE((*sync)->start().is_ok());
-    REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 100; }));
-    auto m = metrics_of(**sync, "m");
+    auto sync = start_sync(log, s);
+    REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor == 100; }));
+    auto m = metrics_of(*sync, "m");
     CHECK(m.gaps_reported == (run == 0 ? 2u : 0u));
-    (*sync)->stop(2000);
+    sync->stop(2000);
     if (run == 0) {
       // Forget the cursor (as after a crash before it was stored): gaps must not repeat.
       REQUIRE(log.commit_cursor(id, "sync:m", 0).is_ok());
     }
   }
   std::vector<KafkaRecord> gaps;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.gaps", &gaps));
+  REQUIRE(read_topic(dc->bootstrap(), "t.gaps", &gaps));
   REQUIRE(gaps.size() == 2);
   std::set<std::string> values;
   for (auto& g : gaps) values.insert(g.value);
@@ -270,45 +293,42 @@ TEST_CASE("DroppedRangeIsReportedOnceToTheGapTopicWithExactRange") {
   CHECK(saw_quota);
   CHECK(saw_corrupt);
   std::vector<KafkaRecord> data;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.gapdata", &data));
+  REQUIRE(read_topic(dc->bootstrap(), "t.gapdata", &data));
   CHECK(check(data, "raw").count.size() == 50);
 }
 
 TEST_CASE("ExactlyOnceCommitsRecordsWithTheCursorAndResumesAfterIt") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("results");
   append_n(log, id, 2500);
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   s.central.cursor_topic = "t.cursors";
   auto m = mirror("res", "results", "t.eos", sync::Delivery::kExactlyOnce);
   m.txn_max_records = 1000;
   s.mirrors.push_back(m);
   {
-    auto sync = sync::Sync::create(&log, s);
-    REQUIRE((*sync)->start().is_ok());
-    REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor == 2500; }));
-    CHECK(metrics_of(**sync, "res").txn_commits >= 3);
-    (*sync)->stop(2000);
+    auto sync = start_sync(log, s);
+    REQUIRE(wait_until([&] { return metrics_of(*sync, "res").cursor == 2500; }));
+    CHECK(metrics_of(*sync, "res").txn_commits >= 3);
+    sync->stop(2000);
   }
   // The local cursor is only a hint: forget it, Kafka's cursor must win.
   REQUIRE(log.commit_cursor(id, "sync:res", 0).is_ok());
   append_n(log, id, 100);
   {
-    auto sync = sync::Sync::create(&log, s);
-    REQUIRE((*sync)->start().is_ok());
-    REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor == 2600; }));
-    CHECK(metrics_of(**sync, "res").records_sent == 100);
-    (*sync)->stop(2000);
+    auto sync = start_sync(log, s);
+    REQUIRE(wait_until([&] { return metrics_of(*sync, "res").cursor == 2600; }));
+    CHECK(metrics_of(*sync, "res").records_sent == 100);
+    sync->stop(2000);
   }
   std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.eos", &recs));
+  REQUIRE(read_topic(dc->bootstrap(), "t.eos", &recs));
   auto seen = check(recs, "results");
   CHECK(recs.size() == 2600);
   CHECK(seen.count.size() == 2600);
   std::vector<KafkaRecord> cursors;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.cursors", &cursors));
+  REQUIRE(read_topic(dc->bootstrap(), "t.cursors", &cursors));
   REQUIRE(!cursors.empty());
   CHECK(cursors.back().key == "agent-1/results/res");
   CHECK(cursors.back().value.find("\"last_seq\":2600") != std::string::npos);
@@ -318,49 +338,36 @@ TEST_CASE("ExactlyOnceCommitsRecordsWithTheCursorAndResumesAfterIt") {
 // transaction (flush of the records, commit) when the uplink went down kept reporting 'online'
 // until the 30 s call gave up, and /healthz stayed green for the whole outage.
 TEST_CASE("ExactlyOnceMirrorShowsAnOutageWhileWaitingInsideItsTransaction") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("results");
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   s.central.cursor_topic = "t.cursors2";
   s.central.txn_timeout_ms = 30000;  // the daemon's default: longer than the check below
   s.mirrors.push_back(mirror("res", "results", "t.eos2", sync::Delivery::kExactlyOnce));
-  auto sync = sync::Sync::create(&log, s);
-  REQUIRE(sync.is_ok());
-  REQUIRE((*sync)->start().is_ok());
-  std::atomic<bool> ingest{true};
-  std::atomic<int> appended{0};
-  std::thread t([&] {
-    while (ingest.load()) {
-      append_n(log, id, 1);
-      appended.fetch_add(1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  });
-  REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor >= 200; }));
+  auto sync = start_sync(log, s);
+  SteadyIngest ingest(log, id, std::chrono::milliseconds(2));
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "res").cursor >= 200; }));
   for (int round = 0; round < 3; ++round) {
     // Slow answers: each transaction now spends seconds in its flush and commit, where the
     // brokers go away.
-    REQUIRE((*dc)->set_broker_rtt(-1, 3000).is_ok());
-    std::uint64_t before = metrics_of(**sync, "res").cursor;
+    REQUIRE(dc->set_broker_rtt(-1, 3000).is_ok());
+    std::uint64_t before = metrics_of(*sync, "res").cursor;
     std::this_thread::sleep_for(std::chrono::milliseconds(700 + 900 * round));  // where the cut lands
-    REQUIRE((*dc)->set_broker_down(-1).is_ok());
-    CHECK_MESSAGE(wait_until([&] { return metrics_of(**sync, "res").state != sync::MirrorState::kOnline; }, 5000),
+    REQUIRE(dc->set_broker_down(-1).is_ok());
+    CHECK_MESSAGE(wait_until([&] { return metrics_of(*sync, "res").state != sync::MirrorState::kOnline; }, 5000),
                   "round ", round, ": still 'online' 5 s into the outage; last error: ",
-                  metrics_of(**sync, "res").last_error);
-    REQUIRE((*dc)->set_broker_rtt(-1, 0).is_ok());
-    REQUIRE((*dc)->set_broker_up(-1).is_ok());
-    REQUIRE(wait_until([&] { return metrics_of(**sync, "res").cursor > before + 100; }, 60000));
+                  metrics_of(*sync, "res").last_error);
+    REQUIRE(dc->set_broker_rtt(-1, 0).is_ok());
+    REQUIRE(dc->set_broker_up(-1).is_ok());
+    REQUIRE(wait_until([&] { return metrics_of(*sync, "res").cursor > before + 100; }, 60000));
   }
-  ingest.store(false);
-  t.join();
-  const std::uint64_t total = static_cast<std::uint64_t>(appended.load());
-  CHECK(wait_until([&] { return metrics_of(**sync, "res").cursor == total; }, 60000));
-  CHECK(metrics_of(**sync, "res").state == sync::MirrorState::kOnline);
-  (*sync)->stop(2000);
+  const std::uint64_t total = ingest.stop();
+  CHECK(wait_until([&] { return metrics_of(*sync, "res").cursor == total; }, 60000));
+  CHECK(metrics_of(*sync, "res").state == sync::MirrorState::kOnline);
+  sync->stop(2000);
   std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic((*dc)->bootstrap(), "t.eos2", &recs));
+  REQUIRE(read_topic(dc->bootstrap(), "t.eos2", &recs));
   auto seen = check(recs, "results");
   CHECK(seen.count.size() == total);  // every record arrived (aborted copies aside: no markers in the mock)
 }
@@ -368,46 +375,42 @@ TEST_CASE("ExactlyOnceMirrorShowsAnOutageWhileWaitingInsideItsTransaction") {
 // The mock cluster hands every InitProducerId a new producer id, so it never fences a second
 // instance by itself; it is made to answer what a real coordinator answers a fenced producer.
 TEST_CASE("FencedExactlyOnceMirrorStopsAndKeepsItsCursor") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("results");
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   s.central.cursor_topic = "t.cursors2";
   s.mirrors.push_back(mirror("res", "results", "t.fence", sync::Delivery::kExactlyOnce));
-  auto a = sync::Sync::create(&log, s);
-  REQUIRE((*a)->start().is_ok());
+  auto a = start_sync(log, s);
   append_n(log, id, 100);
-  REQUIRE(wait_until([&] { return metrics_of(**a, "res").cursor == 100; }));
+  REQUIRE(wait_until([&] { return metrics_of(*a, "res").cursor == 100; }));
   bool ok = false;
   int fenced = sync::DevCentral::parse_error_code("PRODUCER_FENCED", &ok);
   REQUIRE(ok);
-  REQUIRE((*dc)->push_request_errors(24 /* AddPartitionsToTxn */, fenced, 1).is_ok());
+  REQUIRE(dc->push_request_errors(24 /* AddPartitionsToTxn */, fenced, 1).is_ok());
   append_n(log, id, 10);
-  CHECK(wait_until([&] { return metrics_of(**a, "res").state == sync::MirrorState::kFenced; }));
-  auto m = metrics_of(**a, "res");
+  CHECK(wait_until([&] { return metrics_of(*a, "res").state == sync::MirrorState::kFenced; }));
+  auto m = metrics_of(*a, "res");
   CHECK(m.cursor == 100);
   CHECK(m.last_error.find("fenced") != std::string::npos);
-  (*a)->stop(1000);
+  a->stop(1000);
 }
 
 TEST_CASE("HigherPriorityMirrorDrainsItsBacklogFirst") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto raw = *log.open_stream("raw");
   auto res = *log.open_stream("results");
   // raw's backlog is large enough that it cannot also drain within one poll of the test.
   append_n(log, raw, 200000);
   append_n(log, res, 20000);
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   auto lo = mirror("raw", "raw", "t.prio.raw");
   lo.priority = 0;
   auto hi = mirror("results", "results", "t.prio.res");
   hi.priority = 10;
   s.mirrors = {lo, hi};
-  auto sync = sync::Sync::create(&log, s);
-  REQUIRE((*sync)->start().is_ok());
+  auto sync = start_sync(log, s);
   // Watch closely (1 ms) while results drains: raw must be held back meanwhile. Draining side
   // by side, raw would have sent about as many as results. (Watched at 3/4 of results' backlog,
   // not at its end: once results has sent its last batch it stops holding raw back while that
@@ -416,8 +419,8 @@ TEST_CASE("HigherPriorityMirrorDrainsItsBacklogFirst") {
   bool results_done = false;
   for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
        std::chrono::steady_clock::now() < end;) {
-    std::uint64_t raw_now = metrics_of(**sync, "raw").cursor;
-    if (metrics_of(**sync, "results").cursor >= 15000) {
+    std::uint64_t raw_now = metrics_of(*sync, "raw").cursor;
+    if (metrics_of(*sync, "results").cursor >= 15000) {
       results_done = true;
       raw_while_results_drain = raw_now;
       break;
@@ -426,29 +429,27 @@ TEST_CASE("HigherPriorityMirrorDrainsItsBacklogFirst") {
   }
   REQUIRE(results_done);
   CHECK(raw_while_results_drain < 5000);
-  CHECK(wait_until([&] { return metrics_of(**sync, "results").cursor == 20000; }));
-  CHECK(wait_until([&] { return metrics_of(**sync, "raw").cursor == 200000; }));
-  (*sync)->stop(1000);
+  CHECK(wait_until([&] { return metrics_of(*sync, "results").cursor == 20000; }));
+  CHECK(wait_until([&] { return metrics_of(*sync, "raw").cursor == 200000; }));
+  sync->stop(1000);
 }
 
 TEST_CASE("MaxRateLimitsRecordsPerSecond") {
-  auto dc = sync::DevCentral::start(1);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("raw");
   append_n(log, id, 1500);
-  auto s = settings_for((*dc)->bootstrap());
+  auto s = settings_for(dc->bootstrap());
   auto m = mirror("m", "raw", "t.rate");
   m.max_records_per_s = 1000;
   s.mirrors.push_back(m);
   auto start = std::chrono::steady_clock::now();
-  auto sync = sync::Sync::create(&log, s);
-  REQUIRE((*sync)->start().is_ok());
-  REQUIRE(wait_until([&] { return metrics_of(**sync, "m").cursor == 1500; }));
+  auto sync = start_sync(log, s);
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor == 1500; }));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   // A one-second burst, then 1000/s: 1500 records need at least ~0.5 s.
   CHECK(ms >= 450);
-  (*sync)->stop(1000);
+  sync->stop(1000);
 }
 
 TEST_CASE("InvalidSettingsAreRejectedWithTheName") {
@@ -470,17 +471,16 @@ TEST_CASE("InvalidSettingsAreRejectedWithTheName") {
 }
 
 TEST_CASE("DevCentralParsesCommands") {
-  auto dc = sync::DevCentral::start(2);
-  REQUIRE(dc.is_ok());
+  auto dc = start_central(2);
   bool quit = false;
-  CHECK((*dc)->execute("down 2", &quit).rfind("ok", 0) == 0);
-  CHECK((*dc)->execute("up all", &quit).rfind("ok", 0) == 0);
-  CHECK((*dc)->execute("down 7", &quit).rfind("error", 0) == 0);
-  CHECK((*dc)->execute("error produce NOT_LEADER_FOR_PARTITION 2", &quit).rfind("ok", 0) == 0);
-  CHECK((*dc)->execute("error produce NO_SUCH_ERROR", &quit).rfind("error", 0) == 0);
-  CHECK((*dc)->execute("create t 3", &quit).rfind("ok", 0) == 0);
-  CHECK((*dc)->execute("bogus", &quit).rfind("error", 0) == 0);
+  CHECK(dc->execute("down 2", &quit).rfind("ok", 0) == 0);
+  CHECK(dc->execute("up all", &quit).rfind("ok", 0) == 0);
+  CHECK(dc->execute("down 7", &quit).rfind("error", 0) == 0);
+  CHECK(dc->execute("error produce NOT_LEADER_FOR_PARTITION 2", &quit).rfind("ok", 0) == 0);
+  CHECK(dc->execute("error produce NO_SUCH_ERROR", &quit).rfind("error", 0) == 0);
+  CHECK(dc->execute("create t 3", &quit).rfind("ok", 0) == 0);
+  CHECK(dc->execute("bogus", &quit).rfind("error", 0) == 0);
   CHECK(!quit);
-  CHECK((*dc)->execute("quit", &quit).rfind("ok", 0) == 0);
+  CHECK(dc->execute("quit", &quit).rfind("ok", 0) == 0);
   CHECK(quit);
 }
