@@ -19,7 +19,21 @@ namespace {
 
 using namespace format;
 
-constexpr std::int64_t kClockPersistIntervalMs = 5000;
+// The log clock is saved in the catalog (one SQLite transaction: a WAL frame of 4 KiB and an
+// fdatasync) at open, at every roll, at close, and in between on a schedule that backs off:
+// the next save is due the process's running time at the last save later, but at least
+// kClockPersistMinMs and at most kClockPersistMaxMs later (after 1, 2, 4, 8, 16 min of
+// running time, then every 10 min). Saving every 5 s, as before, cost a WAL page
+// per 5 s (or per group commit when commits are rarer): on an SD card with a sensor trickle,
+// a third of everything the daemon wrote (bench/flash_wear, issue 7).
+// What a power cut costs: the log time since the last save, i.e. at most max(1 min, half the
+// running time) and never more than 10 min. Age retention then runs that much later: data is
+// kept longer, never deleted early, and the quota still bounds the disk. The back-off keeps a
+// device that is power-cut every few minutes from losing all of its running time (its clock,
+// and so age retention, still advance by at least half of every run that lasts a minute).
+// Sealed segments never get ahead of the saved clock: roll() saves it with the sealed row.
+constexpr std::int64_t kClockPersistMinMs = 60'000;
+constexpr std::int64_t kClockPersistMaxMs = 600'000;
 constexpr std::int64_t kRetentionIntervalMs = 1000;
 // A segment is also rolled at this many blocks. Each group commit seals a block for every
 // stream that got records, so a steady stream adds 5 blocks a second at the default 200 ms, and
@@ -104,7 +118,8 @@ class LogImpl final : public Log {
   Status roll(Stream& s);
   Status enforce_retention_locked();
   void flusher_main();
-  void persist_clock();
+  void persist_clock();  // saves log_clock_ms() in the catalog now
+  std::int64_t clock_persist_interval_ms() const;  // caller holds io_mu_
   void close();
   SegmentRow row_of(const Stream& s, const Segment& seg) const;  // caller holds seg.mu
 
@@ -135,7 +150,7 @@ class LogImpl final : public Log {
   std::mutex io_mu_;  // serialises segment writes, rolls and retention
   std::unique_ptr<BlockCompressor> compressor_;  // under io_mu_
   Buffer write_buf_;                             // under io_mu_
-  std::int64_t last_clock_persist_ms_ = 0;       // flusher only
+  std::int64_t last_clock_persist_ms_ = 0;       // steady ms of the last persist_clock(); under io_mu_
   std::int64_t last_retention_ms_ = 0;           // flusher only
   std::int64_t last_index_sweep_ms_ = 0;         // flusher only
 
@@ -218,7 +233,7 @@ Status LogImpl::open(RecoveryReport* report) {
     for (auto& s : streams_) {
       if (s) OUTPOST_RETURN_IF_ERROR(replay_journals(*s, report));
     }
-    last_clock_persist_ms_ = last_retention_ms_ = clock_->steady_ms();
+    last_retention_ms_ = clock_->steady_ms();
     persist_clock();
     {
       std::lock_guard io(io_mu_);
@@ -986,10 +1001,7 @@ void LogImpl::flusher_main() {
         last_index_sweep_ms_ = now;
         release_idle_indexes();
       }
-      if (closing || now - last_clock_persist_ms_ >= kClockPersistIntervalMs) {
-        last_clock_persist_ms_ = now;
-        persist_clock();
-      }
+      if (closing || now - last_clock_persist_ms_ >= clock_persist_interval_ms()) persist_clock();
     }
     // Listeners run before the round counts as done, so when flush() returns they have
     // been told (outside all store locks except listener_mu_).
@@ -1009,7 +1021,14 @@ void LogImpl::flusher_main() {
   }
 }
 
+std::int64_t LogImpl::clock_persist_interval_ms() const {
+  // The process's running time at the last save, within [kClockPersistMinMs, kClockPersistMaxMs].
+  return std::clamp(last_clock_persist_ms_ - steady_at_open_ms_, kClockPersistMinMs, kClockPersistMaxMs);
+}
+
 void LogImpl::persist_clock() {
+  // Every caller holds io_mu_ (or is open()/close(), before or after the flusher runs).
+  last_clock_persist_ms_ = clock_->steady_ms();
   if (catalog_ && !options_.read_only) (void)catalog_->set_meta(kClockKey, std::to_string(log_clock_ms()));
 }
 
