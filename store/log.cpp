@@ -24,14 +24,14 @@ using namespace format;
 // later, but at least kClockPersistMinMs and at most kClockPersistMaxMs later (after 5, 10 and
 // 20 min of running time, then every 10 min). Each save is a SQLite transaction: two WAL
 // frames, an fdatasync and the -shm pages they touch, 25-40 KB of device writes (measured with
-// bench/flash_wear). Saving every 5 s, as before, made the catalog a third of everything the
+// bench/flash_wear). Saving every 5 s, as before, made the catalog ~40% of everything the
 // daemon wrote with a 10 s flush interval at 100 msgs/s (issue 7); every 10 min it is ~3%.
 // What a power cut costs: the log time since the last save, at most max(5 min, half the
 // running time) and never more than 10 min. Age retention then runs that much later: data is
 // kept longer, never deleted early, and the quota still bounds the disk. Retention periods are
 // hours to days, so minutes late is harmless. The back-off keeps a device that is power-cut
-// every quarter of an hour from losing all of its running time (its clock, and so age
-// retention, still advance by at least half of every run longer than 5 min).
+// every 5-10 min from losing all of its running time, as a fixed 10 min interval would (its
+// clock, and so age retention, still advance by at least half of every run over 5 min).
 // Sealed segments never get ahead of the saved clock: roll() saves it with the sealed row.
 constexpr std::int64_t kClockPersistMinMs = 300'000;
 constexpr std::int64_t kClockPersistMaxMs = 600'000;
