@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """bench/flash_wear (issue 7): what an SD card pays for ingest. `outpost run` ingests N
 ~100-byte JSON readings over MQTT (QoS 1, default storage settings: fsync always) from a local
-mosquitto; the daemon runs under `strace -f --seccomp-bpf -c -e trace=fsync,fdatasync,...`,
-which stops the daemon only on those calls, to count them. Prints one JSON line:
+mosquitto; the daemon runs under `strace -f --seccomp-bpf -ttt -y -e trace=fsync,fdatasync,...`,
+which stops the daemon only on those calls, to log them with time and file. Prints one JSON line:
 
   write_bytes          /proc/PID/io write_bytes of the daemon from just before the first
                        message until all N are durable (bytes it caused to be written to the
@@ -13,13 +13,18 @@ which stops the daemon only on those calls, to count them. Prints one JSON line:
   payload_bytes        bytes of the messages ingested (MQTT payloads)
   stored_bytes         compressed bytes the log holds for them (/v1/streams stored_bytes)
   written_per_ingested_byte, written_per_stored_byte (net; target <= 1.2)
-  fsyncs, fsyncs_per_s (fsync + fdatasync + sync_file_range + msync calls / ingest seconds)
+  fsyncs, fsyncs_per_s (fsync + fdatasync + sync_file_range + msync calls / ingest seconds),
+                       counted in the same window as write_bytes; sync_calls_by_file splits them
+                       by file (segment, catalog WAL, catalog db, journal, directory) and
+                       sync_calls_whole_run also counts start-up (catalog creation, streams,
+                       segments) and shut-down, which are not in the window
 
 The rate of this run is not a throughput figure (strace is attached): see bench/mqtt_ingest.
 
   python3 bench/flash_wear/run.py --outpost build/default/agent/outpost [--messages 200000]
       [--rate 0]  (messages/s the publisher is paced to; 0 = as fast as it can)
       [--flush-interval 5s]  (storage.flush.interval; default the daemon's 200ms)
+      [--ack durable]  (the source's ack mode; default the daemon's `written`)
 Every process it starts is killed by PID at the end. Not a test: never in ctest.
 """
 import argparse
@@ -60,18 +65,44 @@ def stream(http_port):
     return None
 
 
-def parse_strace_c(path):
-    """Calls per syscall from `strace -c` output."""
-    calls = {}
+def file_kind(path):
+    if path.endswith(".seg"):
+        return "segment"
+    if path.endswith(".jnl"):
+        return "journal"
+    if path.endswith("catalog.db-wal"):
+        return "catalog_wal"
+    if path.endswith("catalog.db") or path.endswith("catalog.db-journal"):
+        return "catalog_db"
+    return "directory" if os.path.isdir(path) or "." not in os.path.basename(path) else "other"
+
+
+def parse_strace(path, t0, t1):
+    """From `strace -f -ttt -y` lines ("PID SECONDS fdatasync(13</path/x.seg>) = 0", or the
+    same with "<unfinished ...>"; "<... resumed>" lines are not new calls): calls per syscall in
+    [t0, t1] (wall seconds), per file kind in that window, and per syscall over the whole run."""
+    window, by_file, whole = {}, {}, {}
+    names = SYNC_CALLS.split(",")
     with open(path) as f:
         for line in f:
-            parts = line.split()
-            if len(parts) >= 5 and parts[-1] in SYNC_CALLS.split(","):
-                try:
-                    calls[parts[-1]] = int(parts[3])
-                except ValueError:
-                    pass
-    return calls
+            parts = line.split(None, 2)
+            if len(parts) < 3:
+                continue
+            call = parts[2]
+            name = call.split("(", 1)[0]
+            if name not in names:
+                continue
+            whole[name] = whole.get(name, 0) + 1
+            try:
+                ts = float(parts[1])
+            except ValueError:
+                continue
+            if t0 <= ts <= t1:
+                window[name] = window.get(name, 0) + 1
+                fpath = call.split("<", 1)[1].split(">", 1)[0] if "<" in call else ""
+                k = file_kind(fpath)
+                by_file[k] = by_file.get(k, 0) + 1
+    return window, by_file, whole
 
 
 def main():
@@ -81,6 +112,8 @@ def main():
     ap.add_argument("--rate", type=float, default=0,
                     help="messages/s to pace the publisher to (a sensor trickle); 0 = as fast as it can")
     ap.add_argument("--flush-interval", default=None, help="storage.flush.interval for the daemon (default: its own)")
+    ap.add_argument("--ack", choices=["written", "durable"], default=None,
+                    help="the MQTT source's ack mode (default: the daemon's, written)")
     a = ap.parse_args()
     outpost = os.path.abspath(a.outpost)
     n = a.messages
@@ -107,11 +140,12 @@ def main():
         data = os.path.join(tmp, "data")
         config = os.path.join(tmp, "outpost.yaml")
         with open(config, "w") as f:
+            extra = {"ack": a.ack} if a.ack else {}
             f.write(tl.agent_yaml("wear", data, http_port, a.flush_interval) +
-                    tl.mqtt_source_yaml("broker", port, "bench/#", "outpost-wear", max_inflight=1000) +
+                    tl.mqtt_source_yaml("broker", port, "bench/#", "outpost-wear", max_inflight=1000, **extra) +
                     tl.READINGS_UNTYPED_STREAM_YAML)
         counts = os.path.join(tmp, "strace.txt")
-        tracer = tl.start(["strace", "-f", "--seccomp-bpf", "-qq", "-c", "-e", f"trace={SYNC_CALLS}",
+        tracer = tl.start(["strace", "-f", "--seccomp-bpf", "-qq", "-ttt", "-y", "-e", f"trace={SYNC_CALLS}",
                            "-o", counts, "--", outpost, "run", "--config", config],
                           stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "run.log"), "w"))
 
@@ -129,6 +163,7 @@ def main():
         pid = tl.wait_or_exit("outpost under strace", 30, daemon_pid, 0.05)
         s0 = stream(http_port) or {"stored_bytes": 0, "raw_bytes": 0}
         w0 = io_write_bytes(pid)
+        wall0 = time.time()
         t0 = time.monotonic()
         with open(feed, "rb") as f:
             lines = f.readlines()
@@ -163,10 +198,11 @@ def main():
             time.sleep(0.05)
         secs = (last_change if cur < n else time.monotonic()) - t0
         w1 = io_write_bytes(pid)
+        wall1 = time.time()
         s1 = stream(http_port)
         os.kill(pid, signal.SIGTERM)
         tracer.wait(timeout=120)
-        calls = parse_strace_c(counts)
+        calls, calls_by_file, calls_whole = parse_strace(counts, wall0, wall1)
         fsyncs = sum(calls.values())
         stored = s1["stored_bytes"] - s0["stored_bytes"]
         written = w1[0] - w0[0]
@@ -175,13 +211,15 @@ def main():
         print(json.dumps({
             "bench": "flash_wear", "messages": n, "qos": 1, "durable": s1["durable_seq"], "lost": n - s1["durable_seq"], "storage_fsync": "always (default)",
             "publish_rate": a.rate or "burst", "flush_interval": a.flush_interval or "200ms (default)",
+            "ack": a.ack or "written (default)",
             "payload_bytes": payload_bytes, "log_raw_bytes": s1["raw_bytes"] - s0["raw_bytes"],
             "stored_bytes": stored, "write_bytes": written, "cancelled_write_bytes": cancelled,
             "net_write_bytes": net,
             "written_per_ingested_byte": round(net / payload_bytes, 4),
             "written_per_stored_byte": round(net / stored, 3) if stored else None,
             "gross_written_per_stored_byte": round(written / stored, 3) if stored else None,
-            "ingest_s_under_strace": round(secs, 3), "sync_calls": calls, "fsyncs": fsyncs,
+            "ingest_s_under_strace": round(secs, 3), "sync_calls": calls, "sync_calls_by_file": calls_by_file,
+            "sync_calls_whole_run": calls_whole, "fsyncs": fsyncs,
             "fsyncs_per_s": round(fsyncs / secs, 1), "records_per_fsync": round(n / fsyncs, 1) if fsyncs else None,
             "targets": {"written_per_stored_byte": 1.2},
         }), flush=True)

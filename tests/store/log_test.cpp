@@ -381,6 +381,58 @@ TEST_CASE("age retention runs on the persisted log clock, not on wall time") {
   CHECK(again->last_seq(*again->find_stream("s")) == 20003);
 }
 
+TEST_CASE("the log clock is saved after 5, 10, 20 min of running time then every 10 min: a power cut loses at most that") {
+  // Each save is a catalog transaction (WAL frames + fdatasync + -shm pages): an SD card pays
+  // for every one, so the clock is not saved every few seconds (issue 7). What a power cut
+  // would leave is what a read-only open beside the running log sees: the last saved value.
+  TempDir dir;
+  ManualClock clock(1'700'000'000'000, 1'000);
+  auto o = small_options(dir.path());
+  o.clock = &clock;
+  auto log = must_open(o);
+  auto id = must_stream(*log, "s");
+  auto saved = [&] {
+    ManualClock still(1'700'000'000'000, 0);  // a reader whose steady time does not move
+    auto ro_options = o;
+    ro_options.read_only = true;
+    ro_options.clock = &still;
+    auto ro = must_open(ro_options);
+    return ro->log_clock_ms();
+  };
+  // Group commits in between never save the clock before it is due.
+  auto commit_at = [&](std::int64_t running_ms) {
+    clock.advance_steady_ms(running_ms + 1'000 - clock.steady_ms());
+    append_n(*log, id, 0, 3);
+    REQUIRE(log->flush().is_ok());
+  };
+  CHECK(saved() == 0);  // saved at open
+  commit_at(30'000);
+  CHECK(saved() == 0);
+  commit_at(299'000);
+  CHECK(saved() == 0);
+  commit_at(301'000);
+  CHECK(saved() == 301'000);  // 5 min
+  commit_at(600'000);
+  CHECK(saved() == 301'000);
+  commit_at(603'000);
+  CHECK(saved() == 603'000);  // 301 s of running time at the last save, so due 301 s later
+  commit_at(1'202'000);
+  CHECK(saved() == 603'000);
+  commit_at(1'204'000);
+  CHECK(saved() == 1'204'000);  // 600 s later, not 603: the interval is capped at 10 min
+  // Long running: every 10 min, not later.
+  commit_at(3'600'000);
+  CHECK(saved() == 3'600'000);
+  commit_at(3'600'000 + 599'000);
+  CHECK(saved() == 3'600'000);
+  commit_at(3'600'000 + 600'000);
+  CHECK(saved() == 4'200'000);
+  // A clean close saves it whatever the schedule.
+  commit_at(4'200'000 + 5'000);
+  log.reset();
+  CHECK(saved() == 4'205'000);
+}
+
 TEST_CASE("size retention deletes the oldest sealed segments but never what a cursor still needs") {
   TempDir dir;
   auto o = small_options(dir.path());
