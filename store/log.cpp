@@ -44,9 +44,8 @@ constexpr std::int64_t kRetentionIntervalMs = 1000;
 // bound the index of the active segment stays under ~0.35 MiB per stream; a sealed segment's
 // index is released once no reader has used it for kIndexIdleMs (a reader that comes back
 // rebuilds it from the file, as for sealed segments found at open). The active index is
-// reserved whole when its segment is made: one allocation that the allocator maps on its own
-// and unmaps on release (runtime/memory.cpp), touched page by page as blocks arrive, instead
-// of doubling copies that leave freed chunks behind in the heap.
+// reserved whole when its segment is made: one allocation whose pages are touched one by one as
+// blocks arrive, instead of doubling copies that leave freed chunks behind in the heap.
 constexpr std::size_t kMaxBlocksPerSegment = 4096;
 constexpr std::int64_t kIndexIdleMs = 30'000;
 constexpr std::int64_t kIndexSweepIntervalMs = 10'000;

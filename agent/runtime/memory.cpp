@@ -71,12 +71,7 @@ std::vector<Mapping> clean_file_mappings() {
 
 }  // namespace
 
-void configure_allocator() {
-  mallopt(M_ARENA_MAX, 2);
-  // Setting it at all turns off glibc's dynamic threshold (see the header); 128 KiB is its
-  // default starting value.
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-}
+void configure_allocator() { mallopt(M_ARENA_MAX, 2); }
 
 void trim_free_heap() { malloc_trim(0); }
 

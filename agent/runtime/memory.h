@@ -16,12 +16,12 @@
 namespace outpost::runtime {
 
 // glibc malloc: at most two arenas (one per thread that allocates otherwise; each keeps its own
-// free pages), and a fixed mmap threshold of 128 KiB: every larger block is its own mapping,
-// unmapped when freed. glibc otherwise raises the threshold to the size of each large block
-// freed (up to 32 MiB), and then serves such blocks from the arenas: librdkafka allocates and
-// frees a zstd workspace (0.1-2 MiB) for every message set it compresses, dozens a second with
-// a few mirrors, and the pages those leave touched but free in the arenas made the daemon's
-// RSS creep up for as long as it ran (bench/soak). Call before any thread starts.
+// free pages). glibc's mmap threshold stays dynamic: librdkafka allocates and frees a zstd
+// workspace (0.1-2 MiB) for every message set it compresses, dozens a second with a few
+// mirrors; served from an arena they reuse pages already mapped, while a fixed 128 KiB
+// threshold made each one a fresh mapping whose every page faulted in (+40% daemon CPU per
+// event in bench/soak). The free pages they leave behind are what trim_free_heap() returns.
+// Call before any thread starts.
 void configure_allocator();
 
 struct ReleaseReport {
@@ -32,11 +32,12 @@ struct ReleaseReport {
 
 // Gives the pages of free heap chunks back to the kernel (malloc_trim(0)). glibc returns free
 // memory at the top of a heap by itself, but not the pages of free chunks below a live one,
-// and a steady load never runs release_startup_memory(): a burst of small allocations (a mirror
-// catching up after an outage has librdkafka copy every queued record; a query starting from
-// the earliest record) left up to ~8 MiB resident and unused for as long as the daemon ran
-// (bench/soak). The daemon calls it once a minute; it walks the free lists (well under a
-// millisecond for a heap of a few MiB).
+// and a steady load never runs release_startup_memory(): librdkafka's zstd workspaces (above)
+// and bursts of small allocations (a mirror catching up after an outage has librdkafka copy
+// every queued record; a query starting from the earliest record) left up to ~8 MiB resident
+// and unused, more the longer the daemon ran (bench/soak). The daemon calls it once a minute;
+// it walks the free lists (well under a millisecond for a heap of a few MiB), and what it
+// returns is faulted back in at most once a minute.
 void trim_free_heap();
 
 // Gives back what start-up (or a burst) left resident and will not need soon:
