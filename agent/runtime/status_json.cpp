@@ -57,6 +57,7 @@ void stream_json(JsonOut& j, const StreamSnapshot& s) {
   j.key("durable_seq").num(s.stats.durable_seq);
   j.key("raw_bytes").num(s.stats.raw_bytes);
   j.key("stored_bytes").num(s.stats.stored_bytes);
+  j.key("index_entries").num(s.stats.index_entries);
   if (!s.dead_letter_stream.empty()) {
     j.key("dead_letter_stream").str(s.dead_letter_stream);
     j.key("dead_letter_records").num(s.dead_letter_records);
@@ -349,6 +350,9 @@ std::string prometheus_text(const StatusSnapshot& s) {
              [](const StreamSnapshot& x) { return x.stats.stored_bytes; }, false);
   per_stream("outpost_log_raw_bytes", T::kGauge, "Uncompressed bytes kept.",
              [](const StreamSnapshot& x) { return x.stats.raw_bytes; }, false);
+  per_stream("outpost_log_index_entries", T::kGauge,
+             "Block index entries held in memory (~88 bytes each; the active segment's and recently read ones).",
+             [](const StreamSnapshot& x) { return x.stats.index_entries; }, false);
   w.family("outpost_log_dropped_records", T::kGauge, "Records lost to quota, retention past a cursor, corruption or missing files.");
   for (const auto* list : {&s.streams, &s.other_streams}) {
     for (const auto& st : *list) {

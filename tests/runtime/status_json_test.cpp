@@ -28,6 +28,7 @@ StatusSnapshot healthy_snapshot() {
   st.stats.records = 120;
   st.stats.last_seq = 120;
   st.stats.durable_seq = 120;
+  st.stats.index_entries = 7;
   st.stats.dropped.push_back(store::DroppedRange{1, "readings", 1, 10, "quota", 0});
   s.streams.push_back(st);
   ingest::SourceMetrics src;
@@ -172,6 +173,9 @@ TEST_CASE("StatusJsonParsesAndCarriesEveryPart") {
   simdjson::dom::array dropped;
   REQUIRE_FALSE(streams.at(0)["dropped"].get(dropped));
   CHECK(dropped.size() == 1);
+  std::uint64_t index_entries = 0;
+  REQUIRE_FALSE(streams.at(0)["index_entries"].get(index_entries));
+  CHECK(index_entries == 7);  // memory the log holds per stream, for "where did my RAM go"
   REQUIRE_FALSE(parser.parse(streams_json(s)).get(doc));
 }
 
@@ -181,6 +185,7 @@ TEST_CASE("MetricsPassPromtool") {
   std::string text = prometheus_text(s);
   CHECK(text.find("outpost_ingest_records_total{stream=\"readings\"} 120") != std::string::npos);
   CHECK(text.find("outpost_log_dropped_records{stream=\"readings\"} 10") != std::string::npos);
+  CHECK(text.find("outpost_log_index_entries{stream=\"readings\"} 7") != std::string::npos);
   if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
     MESSAGE("promtool not installed: format checked by the assertions above only");
     return;
