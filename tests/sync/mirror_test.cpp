@@ -233,6 +233,65 @@ TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
   CHECK(seen.count.rbegin()->first == total);
 }
 
+// The race behind a failed fault run under load ~27: librdkafka times out the oldest queued
+// records of a partition (message.timeout.ms) while newer ones of that partition are still
+// queued, and sends the newer ones as soon as it can (INTRODUCTION.md, "Message timeout
+// considerations"). The mirror only learns of the timeout from a delivery report served on its
+// own thread; if that thread is slow (a loaded machine), the newer records have landed before
+// it can purge, and the re-drive then puts the older ones after them: order per key broken.
+// Here the window is made wide on purpose: records A cannot be written (retriable produce
+// errors) until their message timeout has surely passed; records B, same key, are younger; the
+// mirror thread is held (FakeLog stall) until the errors stop and B was written.
+TEST_CASE("RecordsNewerThanOneOverMessageTimeoutNeverLandBeforeIt") {
+  constexpr int kTimeoutMs = 4000;
+  auto dc = start_central(1);
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  bool ok = false;
+  int retriable = sync::DevCentral::parse_error_code("NOT_ENOUGH_REPLICAS", &ok);
+  REQUIRE(ok);
+  auto s = settings_for(dc->bootstrap());
+  s.central.properties["message.timeout.ms"] = std::to_string(kTimeoutMs);
+  s.mirrors.push_back(mirror("m", "raw", "t.order"));
+  auto sync = start_sync(log, s);
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").state == sync::MirrorState::kOnline; }));
+  // Every ProduceRequest fails (retriable) until cleared: librdkafka keeps retrying.
+  REQUIRE(dc->push_request_errors(0, retriable, 100000).is_ok());
+  append_n(log, id, 50, 1);  // A: seqs 1..50, key k0
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").in_flight == 50; }));
+  const auto a_sent = std::chrono::steady_clock::now();
+  // B must be younger than A by a margin, so that B is still within its own timeout when A's
+  // has passed (fault timing, not a wait for a result).
+  std::this_thread::sleep_until(a_sent + std::chrono::milliseconds(kTimeoutMs / 2));
+  log.stall_readers_after(100);
+  append_n(log, id, 50, 1);  // B: seqs 51..100, same key
+  REQUIRE(wait_until([&] { return log.reader_stalled(); }));  // B produced, thread held
+  // Past A's message timeout (plus librdkafka's 1 s timeout scan), still inside B's.
+  std::this_thread::sleep_until(a_sent + std::chrono::milliseconds(kTimeoutMs + 1300));
+  dc->clear_request_errors(0);
+  // Whatever librdkafka still holds is written now, while the mirror thread is held.
+  auto landed = [&](std::uint64_t seq) {
+    std::vector<KafkaRecord> recs;
+    if (!read_topic(dc->bootstrap(), "t.order", &recs, 2000)) return false;
+    for (const auto& r : recs) {
+      if (r.headers.count("outpost-seq") && r.headers.at("outpost-seq") == std::to_string(seq)) return true;
+    }
+    return false;
+  };
+  CHECK(wait_until([&] { return landed(100); }, 10000));
+  log.release_readers();
+  CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == 100; }, 30000));
+  sync->stop(2000);
+
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic(dc->bootstrap(), "t.order", &recs));
+  auto seen = check(recs, "raw");
+  CHECK(seen.count.size() == 100);
+  CHECK(seen.ordered_per_key);  // the first copy of every seq of k0 comes in seq order
+  REQUIRE(!recs.empty());
+  CHECK(recs.front().headers.at("outpost-seq") == "1");
+}
+
 TEST_CASE("ProduceErrorsAreRetriedByLibrdkafkaWithoutLoss") {
   auto dc = start_central(1);
   FakeLog log;
