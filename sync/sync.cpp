@@ -455,13 +455,22 @@ class Mirror {
       // by expire_unconfirmed(): it purges everything librdkafka holds at once, on the only
       // thread that produces, so nothing newer is left to overtake. Memory stays bounded by
       // max_in_flight.
+      // A topic-level property: rd_kafka_conf_get() knows it only if it was set; otherwise
+      // librdkafka's default applies, read from a fresh topic conf.
       char buf[32];
       std::size_t len = sizeof buf;
-      std::uint64_t timeout = 0;
-      if (rd_kafka_conf_get(c, "message.timeout.ms", buf, &len) == RD_KAFKA_CONF_OK &&
-          parse_u64(std::string_view(buf, len > 0 ? len - 1 : 0), &timeout)) {
-        unconfirmed_timeout_ms_ = static_cast<std::int64_t>(timeout);
+      rd_kafka_conf_res_t got = rd_kafka_conf_get(c, "message.timeout.ms", buf, &len);
+      if (got != RD_KAFKA_CONF_OK) {
+        rd_kafka_topic_conf_t* defaults = rd_kafka_topic_conf_new();
+        len = sizeof buf;
+        got = rd_kafka_topic_conf_get(defaults, "message.timeout.ms", buf, &len);
+        rd_kafka_topic_conf_destroy(defaults);
       }
+      std::uint64_t timeout = 0;
+      if (got != RD_KAFKA_CONF_OK || !parse_u64(std::string_view(buf, len > 0 ? len - 1 : 0), &timeout)) {
+        return Status::invalid_argument("mirror " + s_.name + ": cannot read message.timeout.ms");
+      }
+      unconfirmed_timeout_ms_ = static_cast<std::int64_t>(timeout);
       if (Status st = conf_set(c, "message.timeout.ms", "0"); !st) {
         return st.with_context("mirror " + s_.name);
       }
