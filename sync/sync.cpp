@@ -433,6 +433,16 @@ class Mirror {
     // metrics (last_error) instead of flooding the journal during a long outage.
   }
 
+  // The at-least-once producer. Gapless: when a batch fails for good (a permanent broker
+  // error), librdkafka would otherwise bump the epoch and go on sending the newer batches of
+  // that partition before our purge in the delivery report can stop them, and the re-drive
+  // would put the failed records after them (order per key). With the guarantee it raises a
+  // fatal error instead and fails everything queued; recover_fatal() re-drives from the
+  // cursor with a new producer. (Timeouts are not covered by it: see make_producer.)
+  static std::vector<std::pair<std::string, std::string>> at_least_once_props() {
+    return {{"enable.idempotence", "true"}, {"enable.gapless.guarantee", "true"}};
+  }
+
   Result<KafkaPtr> make_producer(std::vector<std::pair<std::string, std::string>> props) {
     props.insert(props.begin(), {
         {"client.id", "outpost-" + shared_->agent + "-" + s_.name},
@@ -768,7 +778,7 @@ class Mirror {
     units_.clear();
     fatal_ = false;
     need_redrive_ = false;
-    auto p = make_producer({{"enable.idempotence", "true"}});
+    auto p = make_producer(at_least_once_props());
     if (!p) {
       fail(p.status());
       return false;
@@ -795,7 +805,7 @@ class Mirror {
       std::lock_guard<std::mutex> lk(metrics_mu_);
       metrics_.cursor = confirmed_;
     }
-    auto p = make_producer({{"enable.idempotence", "true"}});
+    auto p = make_producer(at_least_once_props());
     if (!p) {
       fail(p.status());
       return;

@@ -292,6 +292,57 @@ TEST_CASE("RecordsNewerThanOneOverMessageTimeoutNeverLandBeforeIt") {
   CHECK(recs.front().headers.at("outpost-seq") == "1");
 }
 
+// The same race with a permanent broker error instead of a timeout: the older batch A is
+// refused (INVALID_RECORD), librdkafka would bump the epoch and send the newer batch B; the
+// mirror thread is held meanwhile, so its purge cannot come first.
+TEST_CASE("RecordsNewerThanOneRefusedByTheBrokerNeverLandBeforeIt") {
+  auto dc = start_central(1);
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  bool ok = false;
+  int retriable = sync::DevCentral::parse_error_code("NOT_ENOUGH_REPLICAS", &ok);
+  REQUIRE(ok);
+  int permanent = sync::DevCentral::parse_error_code("INVALID_RECORD", &ok);
+  REQUIRE(ok);
+  auto s = settings_for(dc->bootstrap());
+  s.central.properties["batch.num.messages"] = "50";  // A and B in separate requests
+  // One request at a time: a real broker refuses a request whose sequence follows a refused
+  // one (OUT_OF_ORDER_SEQUENCE_NUMBER), the mock of librdkafka 2.0.2 was seen writing it; with
+  // one in flight the test shows librdkafka's own behaviour, not the mock's.
+  s.central.properties["max.in.flight.requests.per.connection"] = "1";
+  s.mirrors.push_back(mirror("m", "raw", "t.refused"));
+  auto sync = start_sync(log, s);
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").state == sync::MirrorState::kOnline; }));
+  REQUIRE(dc->push_request_errors(0, retriable, 100000).is_ok());  // nothing written for now
+  log.stall_readers_after(100);
+  append_n(log, id, 100, 1);  // A: 1..50, B: 51..100, one key
+  REQUIRE(wait_until([&] { return log.reader_stalled(); }));  // A and B produced, thread held
+  dc->clear_request_errors(0);
+  REQUIRE(dc->push_request_errors(0, permanent, 1).is_ok());  // the next request (A) is refused
+  auto landed = [&](std::uint64_t seq) {
+    std::vector<KafkaRecord> recs;
+    if (!read_topic(dc->bootstrap(), "t.refused", &recs, 2000)) return false;
+    for (const auto& r : recs) {
+      if (r.headers.count("outpost-seq") && r.headers.at("outpost-seq") == std::to_string(seq)) return true;
+    }
+    return false;
+  };
+  // Give librdkafka the chance to write B while the mirror is held (it must not take it).
+  bool b_first = wait_until([&] { return landed(100); }, 3000);
+  log.release_readers();
+  CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == 100; }, 30000));
+  sync->stop(2000);
+
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic(dc->bootstrap(), "t.refused", &recs));
+  auto seen = check(recs, "raw");
+  CHECK(seen.count.size() == 100);
+  CHECK(seen.ordered_per_key);
+  CHECK_MESSAGE(!b_first, "B was written while A was refused and not yet re-driven");
+  REQUIRE(!recs.empty());
+  CHECK(recs.front().headers.at("outpost-seq") == "1");
+}
+
 TEST_CASE("ProduceErrorsAreRetriedByLibrdkafkaWithoutLoss") {
   auto dc = start_central(1);
   FakeLog log;
