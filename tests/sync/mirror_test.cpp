@@ -343,6 +343,42 @@ TEST_CASE("RecordsNewerThanOneRefusedByTheBrokerNeverLandBeforeIt") {
   CHECK(recs.front().headers.at("outpost-seq") == "1");
 }
 
+// With the gapless guarantee a refusal is a fatal producer error (new producer, re-drive):
+// a record refused every time must still end as a gap record after three refusals instead of
+// wedging the mirror, and the records after it flow.
+TEST_CASE("RecordRefusedThreeTimesBecomesAGapRecordAndTheMirrorGoesOn") {
+  auto dc = start_central(1);
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  bool ok = false;
+  int permanent = sync::DevCentral::parse_error_code("INVALID_RECORD", &ok);
+  REQUIRE(ok);
+  REQUIRE(dc->push_request_errors(0, permanent, 3).is_ok());
+  append_n(log, id, 1, 1);
+  auto s = settings_for(dc->bootstrap());
+  s.central.gap_topic = "t.refused-gaps";
+  s.mirrors.push_back(mirror("m", "raw", "t.refused-data"));
+  auto sync = start_sync(log, s);
+  CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == 1; }, 30000));
+  append_n(log, id, 10, 1);
+  CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == 11; }, 30000));
+  auto m = metrics_of(*sync, "m");
+  CHECK(m.gaps_reported == 1);
+  CHECK(m.redrives >= 3);
+  sync->stop(2000);
+  std::vector<KafkaRecord> gaps;
+  REQUIRE(read_topic(dc->bootstrap(), "t.refused-gaps", &gaps));
+  REQUIRE(gaps.size() == 1);
+  CHECK(gaps[0].value.find("\"first_seq\":1,\"last_seq\":1,\"count\":1,\"reason\":\"rejected by the cluster") !=
+        std::string::npos);
+  std::vector<KafkaRecord> data;
+  REQUIRE(read_topic(dc->bootstrap(), "t.refused-data", &data));
+  auto seen = check(data, "raw");
+  CHECK(seen.count.size() == 10);
+  CHECK(seen.count.count(1) == 0);
+  CHECK(seen.ordered_per_key);
+}
+
 TEST_CASE("ProduceErrorsAreRetriedByLibrdkafkaWithoutLoss") {
   auto dc = start_central(1);
   FakeLog log;
