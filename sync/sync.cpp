@@ -138,6 +138,7 @@ struct Unit {
   std::uint32_t bytes = 0;
   bool gap = false;
   bool done = false;
+  std::int64_t produced_ms = 0;  // mono_ms() at produce: the mirror's own message timeout
 };
 
 // A piece of the stream the local log no longer holds.
@@ -432,6 +433,16 @@ class Mirror {
     // metrics (last_error) instead of flooding the journal during a long outage.
   }
 
+  // The at-least-once producer. Gapless: when a batch fails for good (a permanent broker
+  // error), librdkafka would otherwise bump the epoch and go on sending the newer batches of
+  // that partition before our purge in the delivery report can stop them, and the re-drive
+  // would put the failed records after them (order per key). With the guarantee it raises a
+  // fatal error instead and fails everything queued; recover_fatal() re-drives from the
+  // cursor with a new producer. (Timeouts are not covered by it: see make_producer.)
+  static std::vector<std::pair<std::string, std::string>> at_least_once_props() {
+    return {{"enable.idempotence", "true"}, {"enable.gapless.guarantee", "true"}};
+  }
+
   Result<KafkaPtr> make_producer(std::vector<std::pair<std::string, std::string>> props) {
     props.insert(props.begin(), {
         {"client.id", "outpost-" + shared_->agent + "-" + s_.name},
@@ -443,6 +454,37 @@ class Mirror {
     auto conf = make_conf(shared_->central, props);
     if (!conf) return conf.status().with_context("mirror " + s_.name);
     rd_kafka_conf_t* c = conf->get();
+    if (s_.delivery == Delivery::kAtLeastOnce) {
+      // Order per key: librdkafka must never time a record out by itself. It times out the
+      // oldest queued records of a partition while newer ones stay queued, and sends those as
+      // soon as the link allows (INTRODUCTION.md, "Message timeout considerations"); we only
+      // hear of it from a delivery report served later on this thread, so on a busy machine
+      // the newer records had landed before our purge, and the re-drive put the older ones
+      // after them. So librdkafka waits forever (0), and the configured message.timeout.ms
+      // (alias delivery.timeout.ms; librdkafka's default if unset) is enforced here instead,
+      // by expire_unconfirmed(): it purges everything librdkafka holds at once, on the only
+      // thread that produces, so nothing newer is left to overtake. Memory stays bounded by
+      // max_in_flight.
+      // A topic-level property: rd_kafka_conf_get() knows it only if it was set; otherwise
+      // librdkafka's default applies, read from a fresh topic conf.
+      char buf[32];
+      std::size_t len = sizeof buf;
+      rd_kafka_conf_res_t got = rd_kafka_conf_get(c, "message.timeout.ms", buf, &len);
+      if (got != RD_KAFKA_CONF_OK) {
+        rd_kafka_topic_conf_t* defaults = rd_kafka_topic_conf_new();
+        len = sizeof buf;
+        got = rd_kafka_topic_conf_get(defaults, "message.timeout.ms", buf, &len);
+        rd_kafka_topic_conf_destroy(defaults);
+      }
+      std::uint64_t timeout = 0;
+      if (got != RD_KAFKA_CONF_OK || !parse_u64(std::string_view(buf, len > 0 ? len - 1 : 0), &timeout)) {
+        return Status::invalid_argument("mirror " + s_.name + ": cannot read message.timeout.ms");
+      }
+      unconfirmed_timeout_ms_ = static_cast<std::int64_t>(timeout);
+      if (Status st = conf_set(c, "message.timeout.ms", "0"); !st) {
+        return st.with_context("mirror " + s_.name);
+      }
+    }
     rd_kafka_conf_set_opaque(c, this);
     rd_kafka_conf_set_dr_msg_cb(c, &Mirror::on_delivery);
     rd_kafka_conf_set_error_cb(c, &Mirror::on_error);
@@ -596,7 +638,7 @@ class Mirror {
   // earlier run (at or below the remembered high-water mark) are just skipped.
   void emit_gap_units(std::uint64_t first, std::uint64_t last) {
     for (const auto& g : gap_pieces(first, last)) {
-      units_.push_back(Unit{g.first, g.last, 0, true, false});
+      units_.push_back(Unit{g.first, g.last, 0, true, false, mono_ms()});
       Unit* u = &units_.back();
       if (g.last <= gap_hwm_) {
         u->done = true;
@@ -663,7 +705,7 @@ class Mirror {
       }
       bool has_key = s_.key == KeyMode::kRecordKey && rec.has_key;
       std::uint32_t bytes = static_cast<std::uint32_t>(rec.payload.size() + (has_key ? rec.key.size() : 0));
-      units_.push_back(Unit{rec.seq, rec.seq, bytes, false, false});
+      units_.push_back(Unit{rec.seq, rec.seq, bytes, false, false, mono_ms()});
       ++in_flight_;
       rd_kafka_resp_err_t err =
           produce(topic_.get(), rec.key, has_key, rec.payload, rec.seq, rec.event_time_ms, &units_.back());
@@ -697,6 +739,20 @@ class Mirror {
     }
   }
 
+  // The mirror's message.timeout.ms (see make_producer): the oldest unconfirmed unit waited
+  // too long. Everything librdkafka holds is purged at once (queued and in flight), blocking
+  // until its threads dropped their queues; then, as for any permanent failure, the reports
+  // are awaited and everything after the cursor is re-driven in order. Records that were in
+  // flight may have been written: they come twice, the first copies still in order.
+  void expire_unconfirmed() {
+    const Unit& u = units_.front();
+    note_error("delivery of " + s_.stream + " seq " + std::to_string(u.last) + " to " +
+               (u.gap ? shared_->central.gap_topic : s_.topic) + " not confirmed within message.timeout.ms (" +
+               std::to_string(unconfirmed_timeout_ms_) + " ms); re-sending from the log");
+    need_redrive_ = true;
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  }
+
   void redrive() {
     // Precondition: nothing in flight, so no delivery report can point into units_.
     units_.clear();
@@ -722,7 +778,7 @@ class Mirror {
     units_.clear();
     fatal_ = false;
     need_redrive_ = false;
-    auto p = make_producer({{"enable.idempotence", "true"}});
+    auto p = make_producer(at_least_once_props());
     if (!p) {
       fail(p.status());
       return false;
@@ -749,7 +805,7 @@ class Mirror {
       std::lock_guard<std::mutex> lk(metrics_mu_);
       metrics_.cursor = confirmed_;
     }
-    auto p = make_producer({{"enable.idempotence", "true"}});
+    auto p = make_producer(at_least_once_props());
     if (!p) {
       fail(p.status());
       return;
@@ -764,6 +820,11 @@ class Mirror {
       advance();
       commit_local_cursor(false);
       publish_in_flight();
+      // After serving the reports (above), so a record confirmed meanwhile is not expired.
+      if (!need_redrive_ && !fatal_ && unconfirmed_timeout_ms_ > 0 && !units_.empty() &&
+          mono_ms() - units_.front().produced_ms >= unconfirmed_timeout_ms_) {
+        expire_unconfirmed();
+      }
       if (fatal_) {
         if (!recover_fatal()) return;
         continue;
@@ -1250,6 +1311,7 @@ class Mirror {
   KafkaPtr rk_;
   TopicPtr topic_, gap_topic_, cursor_topic_;
   bool need_redrive_ = false;
+  std::int64_t unconfirmed_timeout_ms_ = 0;  // at-least-once: our message.timeout.ms, 0 = none
   bool fatal_ = false;
   bool link_down_ = false;
   bool eos_ready_ = false;

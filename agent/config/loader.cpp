@@ -1138,6 +1138,7 @@ void read_central(Reader& r, const Section& root, const StreamIndex& x, Config* 
       {"compression.type", "central.compression"},
       {"compression.codec", "central.compression"},
       {"enable.idempotence", "Outpost (always on: it keeps order and avoids duplicates on retry)"},
+      {"enable.gapless.guarantee", "Outpost (always on for at_least_once: keeps order per key when a batch is refused)"},
       {"transactional.id", "Outpost (from agent.id and the mirror name)"},
       {"client.id", "Outpost (from agent.id)"},
   };

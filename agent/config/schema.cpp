@@ -235,7 +235,7 @@ const std::vector<Key> kTable = {
      .doc = "Exactly-once cursors; should be a compacted topic."},
     {.path = "central.properties", .type = T::kStringMap,
      .doc = "Further librdkafka producer properties, passed through (e.g. message.timeout.ms). Keys "
-            "Outpost sets itself (brokers, security, SASL, TLS, compression, idempotence, transactions) are "
+            "Outpost sets itself (brokers, security, SASL, TLS, compression, idempotence, gapless guarantee, transactions) are "
             "refused here."},
     {.path = "central.mirrors", .type = T::kList, .doc = "Streams sent to central topics."},
     {.path = "central.mirrors[].name", .type = T::kString, .def = "<STREAM>",

@@ -172,6 +172,10 @@ struct Daemon::Impl {
   // regaining central is one journal line each, not silence (metrics alone are not read on a
   // site nobody watches) and not a line per retry.
   std::map<std::string, std::pair<sync::MirrorState, std::int64_t>> mirror_states;
+  // Sampled every second, not with the 5 s status line: a mirror online for less than one
+  // status round between start-up (offline until its first probe) and an outage was never
+  // seen online, so the outage was never logged (a flaky fault test).
+  std::int64_t last_mirror_check_ms = 0;
   void log_mirror_changes(const std::vector<sync::MirrorMetrics>& mirrors, std::int64_t now);
 
   mutable std::mutex snapshot_mu;  // serialises snapshots taken by HTTP threads
@@ -471,7 +475,10 @@ void Daemon::Impl::on_tick() {
     last_status_ms = now;
     last_status_records = records;
     notifier.status(status_line(s, rate));
-    log_mirror_changes(s.mirrors, now);
+  }
+  if (sync && now - last_mirror_check_ms >= 1000) {
+    last_mirror_check_ms = now;
+    log_mirror_changes(sync->metrics(), now);
   }
 }
 

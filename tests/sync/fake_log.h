@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 
@@ -26,6 +27,24 @@ class FakeLog final : public store::Log {
     std::uint64_t last = 0;
     std::map<std::string, std::uint64_t> cursors;
   };
+
+  // Test hook: a reader about to read past `seq` blocks in next() until release_readers().
+  // Stalls the mirror thread right after it produced up to `seq`, so it serves no delivery
+  // report meanwhile: what a starved thread on a loaded machine does, but for as long as the
+  // test needs.
+  void stall_readers_after(std::uint64_t seq) {
+    std::lock_guard<std::mutex> lk(mu_);
+    stall_after_ = seq;
+  }
+  void release_readers() {
+    std::lock_guard<std::mutex> lk(mu_);
+    stall_after_ = kNoStall;
+    cv_.notify_all();
+  }
+  bool reader_stalled() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return stalled_ > 0;
+  }
 
   Result<store::StreamId> open_stream(std::string_view name, const store::StreamOptions& = {}) override {
     std::lock_guard<std::mutex> lk(mu_);
@@ -70,7 +89,12 @@ class FakeLog final : public store::Log {
    public:
     FakeReader(FakeLog* log, store::StreamId id, std::uint64_t from) : log_(log), id_(id), next_(from) {}
     Next next(store::RecordView* out) override {
-      std::lock_guard<std::mutex> lk(log_->mu_);
+      std::unique_lock<std::mutex> lk(log_->mu_);
+      if (next_ > log_->stall_after_) {
+        ++log_->stalled_;
+        log_->cv_.wait(lk, [&] { return next_ <= log_->stall_after_; });
+        --log_->stalled_;
+      }
       auto& recs = log_->streams_[id_].recs;
       auto it = std::lower_bound(recs.begin(), recs.end(), next_,
                                  [](const Rec& r, std::uint64_t s) { return r.seq < s; });
@@ -177,6 +201,9 @@ class FakeLog final : public store::Log {
   std::map<std::string, std::string> meta_;
   std::vector<store::DroppedRange> dropped_;
   std::int64_t drop_id_ = 0;
+  static constexpr std::uint64_t kNoStall = ~std::uint64_t{0};
+  std::uint64_t stall_after_ = kNoStall;  // see stall_readers_after()
+  int stalled_ = 0;                       // readers blocked there now
 };
 
 }  // namespace outpost::testing
