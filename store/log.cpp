@@ -38,10 +38,10 @@ constexpr std::int64_t kClockPersistMaxMs = 600'000;
 constexpr std::int64_t kRetentionIntervalMs = 1000;
 // A segment is also rolled at this many blocks. Each group commit seals a block for every
 // stream that got records, so a steady stream adds 5 blocks a second at the default 200 ms, and
-// the active segment's in-memory index (one BlockEntry, 88 bytes, per block) grew for as long
+// the active segment's in-memory index (one packed entry, 40 bytes, per block) grew for as long
 // as the 64 MiB took to fill: hours for a sensor stream, weeks for a late or result stream that
 // gets a record now and then (bench/soak saw RSS rise ~6 MiB an hour at 800 msgs/s). With this
-// bound the index of the active segment stays under ~0.35 MiB per stream; a sealed segment's
+// bound the index of the active segment stays under 160 KiB per stream; a sealed segment's
 // index is released once no reader has used it for kIndexIdleMs (a reader that comes back
 // rebuilds it from the file, as for sealed segments found at open). The active index is
 // reserved whole when its segment is made: one allocation whose pages are touched one by one as
@@ -414,11 +414,12 @@ Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> ro
     ScanResult sr;
     if (*size > kSegmentHeaderBytes) OUTPOST_RETURN_IF_ERROR(scan_segment(**f, o, &sr));
     else sr.valid_end = std::min<std::uint64_t>(*size, kSegmentHeaderBytes), sr.next_seq = first;
-    seg->index = std::move(sr.entries);
+    seg->index.release();
     if (is_last && !ro) seg->index.reserve(kMaxBlocksPerSegment);  // the flusher appends to it
     seg->indexed_end = std::max<std::uint64_t>(sr.valid_end, kSegmentHeaderBytes);
     seg->index_next_seq = sr.next_seq;
-    for (const auto& e : seg->index) {
+    for (const auto& e : sr.entries) {
+      seg->index.push_back(e);
       if (e.damaged) {
         if (report) {
           report->corrupt_blocks.push_back(Damage{name, seg->path, e.offset, e.length, e.first_seq, e.last_seq, e.message});
@@ -783,7 +784,7 @@ void LogImpl::release_idle_indexes() {
       Segment& g = *segs[i];
       std::lock_guard lock(g.mu);
       if (!g.index_complete || g.index.empty() || now - g.index_used_ms < kIndexIdleMs) continue;
-      std::vector<BlockEntry>().swap(g.index);
+      g.index.release();
       g.index_complete = false;
       g.indexed_end = kSegmentHeaderBytes;
       g.index_next_seq = 0;
@@ -880,7 +881,7 @@ Status LogImpl::write_blocks(Stream& s, std::vector<PendingBlock>& blocks, std::
       std::lock_guard lock(seg->mu);
       for (auto& e : entries) {
         seg->add_block_stats(e);
-        seg->index.push_back(std::move(e));
+        seg->index.push_back(e);
       }
       seg->stored_bytes = s.active->size();
       seg->indexed_end = seg->stored_bytes;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "store/block.h"
+#include "store/block_index.h"
 #include "store/clock.h"
 #include "store/env.h"
 #include "store/log.h"
@@ -33,7 +34,7 @@ struct Segment {
   mutable std::mutex mu;
   // Block index. Complete for the active segment in read-write mode (the flusher appends to
   // it); built lazily for sealed segments; extended by polling in read-only mode.
-  std::vector<BlockEntry> index;
+  BlockIndex index;
   bool index_complete = false;
   std::uint64_t indexed_end = format::kSegmentHeaderBytes;
   std::uint64_t index_next_seq = 0;  // sequence after the last indexed block

@@ -62,7 +62,7 @@ Status extend_index(Env* env, Segment& seg, bool is_last, bool read_only) {
   o.limit = limit;
   ScanResult r;
   OUTPOST_RETURN_IF_ERROR(scan_segment(**f, o, &r));
-  for (auto& e : r.entries) seg.index.push_back(std::move(e));
+  for (const auto& e : r.entries) seg.index.push_back(e);
   seg.indexed_end = r.valid_end;
   seg.index_next_seq = r.next_seq;
   if (read_only && is_last) {
@@ -79,7 +79,7 @@ Status extend_index(Env* env, Segment& seg, bool is_last, bool read_only) {
     if (d.last_seq < d.first_seq) d.last_seq = 0;
     d.damaged = true;
     d.message = r.tail_message;
-    seg.index.push_back(std::move(d));
+    seg.index.push_back(d);
   }
   seg.indexed_end = limit;
   seg.index_complete = true;
@@ -172,22 +172,22 @@ ReaderImpl::Locate ReaderImpl::locate(std::uint64_t seq, BlockEntry* entry, std:
     return Locate::kBlock;
   }
   s.index_used_ms = core_->clock->steady_ms();
-  auto it = std::upper_bound(s.index.begin(), s.index.end(), seq,
-                             [](std::uint64_t v, const BlockEntry& e) { return v < e.first_seq; });
-  if (it != s.index.begin()) {
-    const BlockEntry& e = *(it - 1);
+  const std::size_t after = s.index.upper_bound(seq);
+  const bool have_after = after < s.index.size();
+  if (after > 0) {
+    BlockEntry e = s.index.at(after - 1);
     std::uint64_t last = e.last_seq;
     if (e.damaged && last == 0) {
-      last = it != s.index.end() ? it->first_seq - 1 : (is_last ? 0 : segs[i + 1]->first_seq - 1);
+      last = have_after ? s.index.first_seq(after) - 1 : (is_last ? 0 : segs[i + 1]->first_seq - 1);
     }
     if (last == 0 || seq <= last) {
-      *entry = e;
+      *entry = std::move(e);
       entry->last_seq = last;
       *seg = segs[i];
       return Locate::kBlock;
     }
-  } else if (it != s.index.end() && it->first_seq > seq) {
-    *jump_to = it->first_seq;
+  } else if (have_after && s.index.first_seq(after) > seq) {
+    *jump_to = s.index.first_seq(after);
     return Locate::kJump;
   }
   if (!is_last) {
