@@ -150,6 +150,19 @@ Status DevCentral::push_request_errors(int api_key, int error, int count) {
   return Status::ok();
 }
 
+Status DevCentral::push_broker_request_errors(int broker, int api_key, int error, int count) {
+  if (broker == -1) return Status::invalid_argument("broker errors: name one broker, not all");
+  OUTPOST_RETURN_IF_ERROR(check_broker(broker));
+  if (api_key < 0) return Status::invalid_argument("unknown api");
+  if (count < 1 || count > 1000) return Status::invalid_argument("count must be 1..1000");
+  for (int i = 0; i < count; ++i) {  // each call appends (error, rtt 0) to the broker's stack
+    OUTPOST_RETURN_IF_ERROR(from_err(rd_kafka_mock_broker_push_request_error_rtts(
+        impl_->cluster.get(), broker, static_cast<int16_t>(api_key), 1, static_cast<rd_kafka_resp_err_t>(error), 0),
+        "error"));
+  }
+  return Status::ok();
+}
+
 void DevCentral::clear_request_errors(int api_key) {
   rd_kafka_mock_clear_request_errors(impl_->cluster.get(), static_cast<int16_t>(api_key));
 }

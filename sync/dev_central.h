@@ -12,6 +12,9 @@
 //    aborted transactions, and the last stable offset is the high watermark.
 //  - no compaction and no CreateTopics API; topics are created on first metadata request
 //    (4 partitions) or explicitly with create_topic().
+//  - sequence numbers are checked only for transactional producers: a request of an
+//    idempotent producer that a real broker would refuse as out of sequence (it follows a
+//    refused one) is written.
 //
 // Threads: the mock runs on its own threads inside librdkafka. All methods of DevCentral may
 // be called from any one thread at a time (the CLI calls them from its command loop).
@@ -48,6 +51,10 @@ class DevCentral {
   // `error` (an rd_kafka_resp_err_t value).
   Status push_request_errors(int api_key, int error, int count);
   void clear_request_errors(int api_key);
+  // The same for one broker (1..brokers()). A broker's errors come before the cluster's: while
+  // it has any for api_key, the cluster's wait. Pushing one here and then clearing the
+  // cluster's switches from one error to another with no request slipping through between.
+  Status push_broker_request_errors(int broker, int api_key, int error, int count);
 
   // Executes one text command and returns a one-line answer ("ok ..." or "error: ...").
   // Grammar (also printed by `help`):

@@ -140,6 +140,29 @@ Seen check(const std::vector<KafkaRecord>& recs, const std::string& stream) {
   return s;
 }
 
+// Whether the record of `seq` is on `topic` yet.
+bool landed(const std::string& bootstrap, const std::string& topic, std::uint64_t seq) {
+  std::vector<KafkaRecord> recs;
+  if (!read_topic(bootstrap, topic, &recs, 2000)) return false;
+  for (const auto& r : recs) {
+    auto it = r.headers.find("outpost-seq");
+    if (it != r.headers.end() && it->second == std::to_string(seq)) return true;
+  }
+  return false;
+}
+
+// The two order tests' ending: every seq of the one key 1..n on `topic`, the first copies in
+// seq order, starting with seq 1.
+void check_all_in_order(const std::string& bootstrap, const std::string& topic, std::size_t n) {
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic(bootstrap, topic, &recs));
+  auto seen = check(recs, "raw");
+  CHECK(seen.count.size() == n);
+  CHECK(seen.ordered_per_key);
+  REQUIRE(!recs.empty());
+  CHECK(recs.front().headers.at("outpost-seq") == "1");
+}
+
 }  // namespace
 
 TEST_CASE("AtLeastOnceDeliversEveryRecordWithKeyAndHeadersInOrderPerKey") {
@@ -270,37 +293,27 @@ TEST_CASE("RecordsNewerThanOneOverMessageTimeoutNeverLandBeforeIt") {
   std::this_thread::sleep_until(a_sent + std::chrono::milliseconds(kTimeoutMs + 1300));
   dc->clear_request_errors(0);
   // Whatever librdkafka still holds is written now, while the mirror thread is held.
-  auto landed = [&](std::uint64_t seq) {
-    std::vector<KafkaRecord> recs;
-    if (!read_topic(dc->bootstrap(), "t.order", &recs, 2000)) return false;
-    for (const auto& r : recs) {
-      if (r.headers.count("outpost-seq") && r.headers.at("outpost-seq") == std::to_string(seq)) return true;
-    }
-    return false;
-  };
-  CHECK(wait_until([&] { return landed(100); }, 10000));
+  CHECK(wait_until([&] { return landed(dc->bootstrap(), "t.order", 100); }, 10000));
   log.release_readers();
   CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == 100; }, 30000));
   sync->stop(2000);
 
-  std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic(dc->bootstrap(), "t.order", &recs));
-  auto seen = check(recs, "raw");
-  CHECK(seen.count.size() == 100);
-  CHECK(seen.ordered_per_key);  // the first copy of every seq of k0 comes in seq order
-  REQUIRE(!recs.empty());
-  CHECK(recs.front().headers.at("outpost-seq") == "1");
+  check_all_in_order(dc->bootstrap(), "t.order", 100);
 }
 
 // The same race with a permanent broker error instead of a timeout: the older batch A is
 // refused (INVALID_RECORD), librdkafka would bump the epoch and send the newer batch B; the
-// mirror thread is held meanwhile, so its purge cannot come first.
-// Skipped: not yet reliable. It passes alone, but under load (parallel ctest, qemu-arm) a later
-// batch (seq 2 or 3) still reached the mock before seq 1 in the clean-clone CI run of
-// 2026-11-30. Either librdkafka 2.0.2 sends the next batch before the gapless fatal error stops
-// it, or the mock writes a request a real broker would refuse as out of sequence; which one is
-// open (sync/README.md "at_least_once"). Run it with -tc=... --no-skip.
-TEST_CASE("RecordsNewerThanOneRefusedByTheBrokerNeverLandBeforeIt" * doctest::skip(true)) {
+// mirror thread is held meanwhile, so its purge cannot come first. With the gapless guarantee
+// the refusal is fatal and librdkafka builds nothing after it.
+// Two things of the mock are kept out of the way, so that the test shows librdkafka's and the
+// mirror's behaviour (both were seen under load, with seq 2 or 3 landing first):
+//  - a request already built when A is refused is still sent, and the mock of librdkafka 2.0.2
+//    writes it (a real broker refuses it as out of sequence). A long linger makes A the whole
+//    1..50 and, with 50 messages in flight, librdkafka builds nothing more until A's answer;
+//  - switching from the retriable errors to the refusal in two calls (clear, push) let a retry
+//    of A through between them. The refusal goes on the broker's own error stack first, which
+//    the mock serves before the cluster's, and only then is the cluster's cleared.
+TEST_CASE("RecordsNewerThanOneRefusedByTheBrokerNeverLandBeforeIt") {
   auto dc = start_central(1);
   FakeLog log;
   auto id = *log.open_stream("raw");
@@ -311,9 +324,7 @@ TEST_CASE("RecordsNewerThanOneRefusedByTheBrokerNeverLandBeforeIt" * doctest::sk
   REQUIRE(ok);
   auto s = settings_for(dc->bootstrap());
   s.central.properties["batch.num.messages"] = "50";  // A and B in separate requests
-  // One request at a time: a real broker refuses a request whose sequence follows a refused
-  // one (OUT_OF_ORDER_SEQUENCE_NUMBER), the mock of librdkafka 2.0.2 was seen writing it; with
-  // one in flight the test shows librdkafka's own behaviour, not the mock's.
+  s.central.properties["linger.ms"] = "2000";          // ... and each one whole (see above)
   s.central.properties["max.in.flight.requests.per.connection"] = "1";
   s.mirrors.push_back(mirror("m", "raw", "t.refused"));
   auto sync = start_sync(log, s);
@@ -322,30 +333,16 @@ TEST_CASE("RecordsNewerThanOneRefusedByTheBrokerNeverLandBeforeIt" * doctest::sk
   log.stall_readers_after(100);
   append_n(log, id, 100, 1);  // A: 1..50, B: 51..100, one key
   REQUIRE(wait_until([&] { return log.reader_stalled(); }));  // A and B produced, thread held
+  REQUIRE(dc->push_broker_request_errors(1, 0, permanent, 1).is_ok());  // the next request (A) is refused
   dc->clear_request_errors(0);
-  REQUIRE(dc->push_request_errors(0, permanent, 1).is_ok());  // the next request (A) is refused
-  auto landed = [&](std::uint64_t seq) {
-    std::vector<KafkaRecord> recs;
-    if (!read_topic(dc->bootstrap(), "t.refused", &recs, 2000)) return false;
-    for (const auto& r : recs) {
-      if (r.headers.count("outpost-seq") && r.headers.at("outpost-seq") == std::to_string(seq)) return true;
-    }
-    return false;
-  };
   // Give librdkafka the chance to write B while the mirror is held (it must not take it).
-  bool b_first = wait_until([&] { return landed(100); }, 3000);
+  bool b_first = wait_until([&] { return landed(dc->bootstrap(), "t.refused", 100); }, 3000);
   log.release_readers();
   CHECK(wait_until([&] { return metrics_of(*sync, "m").cursor == 100; }, 30000));
   sync->stop(2000);
 
-  std::vector<KafkaRecord> recs;
-  REQUIRE(read_topic(dc->bootstrap(), "t.refused", &recs));
-  auto seen = check(recs, "raw");
-  CHECK(seen.count.size() == 100);
-  CHECK(seen.ordered_per_key);
   CHECK_MESSAGE(!b_first, "B was written while A was refused and not yet re-driven");
-  REQUIRE(!recs.empty());
-  CHECK(recs.front().headers.at("outpost-seq") == "1");
+  check_all_in_order(dc->bootstrap(), "t.refused", 100);
 }
 
 // With the gapless guarantee a refusal is a fatal producer error (new producer, re-drive):
