@@ -181,6 +181,7 @@ Status BlockCompressor::compress(std::string_view open, const BlockMeta& meta, B
   if (cctx_ == nullptr) return Status::io_error("zstd: cannot create compression context");
   // Framing in one section, record bytes in the other: zstd then sees the payloads back to
   // back, as the zstd CLI would, and the small regular framing fields compress to almost nothing.
+  stored_.clear_for(open.size());
   std::string err = to_stored_layout(open, meta.count, &stored_);
   if (!err.empty()) return Status::corruption("building a block: " + err);
   const std::string_view raw = stored_.view();

@@ -271,7 +271,8 @@ Reader::Next ReaderImpl::next(RecordView* out) {
       segment_ = seg;
     }
     block_ = e;
-    stored_.clear();
+    stored_.clear_for(e.length);
+    raw_.clear_for(e.raw_len);  // the records handed out so far pointed into it; the next block replaces them
     char* dst = stored_.tail(e.length);
     std::size_t got = 0;
     Status st = file_->read(e.offset, e.length, dst, &got);

@@ -377,3 +377,24 @@ TEST_CASE("the checked-in sample segment decodes to exactly its records (format 
   CHECK(sr.records == 40);
   CHECK_FALSE(sr.has_tail);
 }
+
+TEST_CASE("a reused block buffer gives back memory far larger than the next block, and keeps small buffers") {
+  Buffer b;
+  b.tail(3u << 20);  // a block written during a burst
+  b.set_size(3u << 20);
+  REQUIRE(b.capacity() >= (3u << 20));
+  b.clear_for(64u << 10);  // a steady block: 48x smaller
+  CHECK(b.size() == 0);
+  CHECK(b.capacity() == 0);
+
+  b.tail(200u << 10);
+  const std::size_t small = b.capacity();
+  b.clear_for(100);  // under 256 KiB is always kept: no allocation per block when steady
+  CHECK(b.capacity() == small);
+
+  b.tail(1u << 20);
+  const std::size_t big = b.capacity();
+  b.clear_for(400u << 10);  // within 4x of the next block: kept
+  CHECK(b.capacity() == big);
+  CHECK(b.size() == 0);
+}
