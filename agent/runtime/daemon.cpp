@@ -124,7 +124,7 @@ std::string describe_sync(const sync::SyncSettings& ss) {
 // Quiet time after an ingest burst before memory is given back (memory.h).
 constexpr std::int64_t kQuietReleaseMs = 30 * 1000;
 // Free heap pages are given back this often under a steady load (memory.h trim_free_heap).
-constexpr std::int64_t kHeapTrimIntervalMs = 60 * 1000;
+constexpr std::int64_t kHeapTrimIntervalMs = 10 * 1000;
 
 struct Daemon::Impl {
   Impl(Plan p, PlanLoader l) : loader(std::move(l)), plan(std::move(p)) {}

@@ -20,6 +20,10 @@ end it prints one summary line ("bench": "soak") and judges:
     local log (stream or dead letters), and central holds every record of every mirrored
     stream (distinct outpost sequence numbers, read back with kcat);
   - CPU per event is reported (daemon user+sys seconds / events ingested), not judged.
+With --stall-at S the daemon is frozen (SIGSTOP) S seconds in for --stall-seconds, as a box
+too loaded to schedule it would: it then catches up on the broker's queue and the mirrors'
+backlog at once. Put S after the first window: the flatness verdict then says whether the
+memory of that burst comes back.
 Exit status 1 when a criterion fails, 2 when the pipeline could not be brought up.
 
   python3 bench/soak/run.py [--outpost build/default/agent/outpost] [--seconds 3600] [--rate 800]
@@ -150,6 +154,9 @@ def main():
     ap.add_argument("--window-fraction", type=float, default=0.1)
     ap.add_argument("--max-growth", type=float, default=0.05)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--stall-at", type=float, default=None,
+                    help="freeze the daemon (SIGSTOP) this many seconds into the run: a burst to catch up on")
+    ap.add_argument("--stall-seconds", type=float, default=20, help="how long the freeze lasts")
     args = ap.parse_args()
     outpost = os.path.abspath(args.outpost)
     for tool in ("mosquitto", "kcat"):
@@ -277,6 +284,7 @@ central:
     end = t0 + args.seconds
     next_at = t0
     reported = set()
+    stall_state = "before"
     while True:
         now = time.monotonic()
         if now >= end:
@@ -288,7 +296,15 @@ central:
                 reported.add(prefix)
                 log(f"simulator {prefix} exited {p.returncode} early: "
                     + open(os.path.join(tmp, f"sim-{prefix}.log")).read().strip()[-300:])
-        if now >= next_at:
+        if args.stall_at is not None and stall_state == "before" and now - t0 >= args.stall_at:
+            os.kill(daemon.pid, signal.SIGSTOP)  # MQTT and the mirrors back up meanwhile
+            stall_state = "frozen"
+            log(f"daemon frozen for {args.stall_seconds:g} s")
+        if stall_state == "frozen" and now - t0 >= args.stall_at + args.stall_seconds:
+            os.kill(daemon.pid, signal.SIGCONT)
+            stall_state = "after"
+            log("daemon thawed: catching up")
+        if now >= next_at and stall_state != "frozen":
             try:
                 rss, fds, cpu, parts = proc_sample(daemon.pid)
                 st = status(http_port)
@@ -343,6 +359,8 @@ central:
     summary = {"bench": "soak", "commit": commit or None, "seconds": round(elapsed), "rate_target": args.rate, "sent": sent,
                "late_sent": late_sent, "samples": len(samples), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "loadavg_end": open("/proc/loadavg").read().split()[:3]}
+    if args.stall_at is not None:
+        summary["stall"] = {"at_s": args.stall_at, "seconds": args.stall_seconds}
     if daemon_died:
         judge("daemon_alive", False, {"exit": daemon.returncode})
     else:
