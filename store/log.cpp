@@ -414,7 +414,6 @@ Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> ro
     ScanResult sr;
     if (*size > kSegmentHeaderBytes) OUTPOST_RETURN_IF_ERROR(scan_segment(**f, o, &sr));
     else sr.valid_end = std::min<std::uint64_t>(*size, kSegmentHeaderBytes), sr.next_seq = first;
-    seg->index.release();
     if (is_last && !ro) seg->index.reserve(kMaxBlocksPerSegment);  // the flusher appends to it
     seg->indexed_end = std::max<std::uint64_t>(sr.valid_end, kSegmentHeaderBytes);
     seg->index_next_seq = sr.next_seq;

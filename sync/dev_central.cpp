@@ -140,9 +140,17 @@ Status DevCentral::set_partition_leader(std::string_view topic, int partition, i
                   "leader");
 }
 
-Status DevCentral::push_request_errors(int api_key, int error, int count) {
+// What push_request_errors and push_broker_request_errors accept.
+static Status check_error_push(int api_key, int count, int max_count) {
   if (api_key < 0) return Status::invalid_argument("unknown api");
-  if (count < 1 || count > 1000000) return Status::invalid_argument("count must be 1..1000000");
+  if (count < 1 || count > max_count) {
+    return Status::invalid_argument("count must be 1.." + std::to_string(max_count));
+  }
+  return Status::ok();
+}
+
+Status DevCentral::push_request_errors(int api_key, int error, int count) {
+  OUTPOST_RETURN_IF_ERROR(check_error_push(api_key, count, 1000000));
   std::vector<rd_kafka_resp_err_t> errs(static_cast<std::size_t>(count),
                                         static_cast<rd_kafka_resp_err_t>(error));
   rd_kafka_mock_push_request_errors_array(impl_->cluster.get(), static_cast<int16_t>(api_key),
@@ -153,8 +161,7 @@ Status DevCentral::push_request_errors(int api_key, int error, int count) {
 Status DevCentral::push_broker_request_errors(int broker, int api_key, int error, int count) {
   if (broker == -1) return Status::invalid_argument("broker errors: name one broker, not all");
   OUTPOST_RETURN_IF_ERROR(check_broker(broker));
-  if (api_key < 0) return Status::invalid_argument("unknown api");
-  if (count < 1 || count > 1000) return Status::invalid_argument("count must be 1..1000");
+  OUTPOST_RETURN_IF_ERROR(check_error_push(api_key, count, 1000));  // one mock call per error
   for (int i = 0; i < count; ++i) {  // each call appends (error, rtt 0) to the broker's stack
     OUTPOST_RETURN_IF_ERROR(from_err(rd_kafka_mock_broker_push_request_error_rtts(
         impl_->cluster.get(), broker, static_cast<int16_t>(api_key), 1, static_cast<rd_kafka_resp_err_t>(error), 0),
