@@ -629,6 +629,16 @@ TEST_CASE("DevCentralParsesCommands") {
   CHECK(dc->execute("create t 3", &quit).rfind("ok", 0) == 0);
   CHECK(dc->execute("bogus", &quit).rfind("error", 0) == 0);
   CHECK(!quit);
+  // Errors for one broker: one named broker, a known api, a bounded count.
+  CHECK(dc->push_broker_request_errors(2, 0, 6, 1).is_ok());
+  auto refused = [](const Status& st, const std::string& what) {
+    return !st.is_ok() && st.message().find(what) != std::string::npos;
+  };
+  CHECK(refused(dc->push_broker_request_errors(-1, 0, 6, 1), "name one broker"));
+  CHECK(refused(dc->push_broker_request_errors(3, 0, 6, 1), "no broker 3"));
+  CHECK(refused(dc->push_broker_request_errors(1, -1, 6, 1), "unknown api"));
+  CHECK(refused(dc->push_broker_request_errors(1, 0, 6, 0), "count must be 1..1000"));
+  CHECK(refused(dc->push_broker_request_errors(1, 0, 6, 1001), "count must be 1..1000"));
   CHECK(dc->execute("quit", &quit).rfind("ok", 0) == 0);
   CHECK(quit);
 }
