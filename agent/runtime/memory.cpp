@@ -71,7 +71,7 @@ std::vector<Mapping> clean_file_mappings() {
 
 }  // namespace
 
-void configure_allocator() { mallopt(M_ARENA_MAX, 2); }
+void configure_allocator() { mallopt(M_ARENA_MAX, 1); }
 
 void trim_free_heap() { malloc_trim(0); }
 
