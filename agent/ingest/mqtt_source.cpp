@@ -469,6 +469,7 @@ struct MqttSource::Core {
   void on_message(const mqtt::message& msg) {
     const std::string& topic = msg.get_topic();
     const auto& payload = msg.get_payload_ref();
+    metrics.record_read(payload.size());
     metrics.record_received(payload.size(), msg.is_duplicate());
     const MqttSubscription* sub = match(topic);
     SourceMessage m;

@@ -398,6 +398,7 @@ struct SerialSource::Impl {
     for (int round = 0; round < 16; ++round) {
       const ssize_t n = ::read(self->fd, buf, sizeof buf);
       if (n > 0) {
+        self->metrics.record_read(static_cast<std::size_t>(n));
         self->framer.feed(std::string_view(buf, static_cast<std::size_t>(n)));
         if (!self->deliver_ready()) {
           self->pause_for_sink();

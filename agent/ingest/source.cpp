@@ -103,6 +103,11 @@ void MetricsBox::record_sink_error(std::string message) {
   m_.last_error_time_ms = wall_time_ms();
 }
 
+void MetricsBox::record_read(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  m_.read_bytes += bytes;
+}
+
 void MetricsBox::record_received(std::size_t bytes, bool duplicate) {
   std::lock_guard<std::mutex> lock(mu_);
   ++m_.received;

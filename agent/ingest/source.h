@@ -108,6 +108,10 @@ struct SourceMetrics {
   std::uint64_t malformed = 0;   // delivered flagged malformed (serial over-long/partial lines)
   std::uint64_t duplicates = 0;  // received with the MQTT DUP flag (possible redeliveries)
   std::uint64_t bytes = 0;       // payload bytes received
+  // Bytes read from the peer before framing: for a serial device every byte read, including a
+  // line not complete yet (a test or an operator can tell "read and held" from "never read");
+  // for MQTT the payload bytes, as `bytes`.
+  std::uint64_t read_bytes = 0;
   std::uint64_t reconnects = 0;  // successful connections/opens after the first
   std::uint64_t connect_failures = 0;  // failed connection/open attempts
   std::uint64_t errors = 0;      // connection losses, read errors

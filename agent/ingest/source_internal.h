@@ -23,6 +23,7 @@ class MetricsBox {
   void record_connect_failure(std::string message);
   void record_sink_error(std::string message);
   void record_received(std::size_t bytes, bool duplicate);
+  void record_read(std::size_t bytes);  // read_bytes += bytes
   void record_delivered(bool malformed);
   void record_connected(bool first);  // reconnects++ unless first
 

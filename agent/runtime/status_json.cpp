@@ -247,6 +247,7 @@ std::string status_json(const StatusSnapshot& s) {
     j.key("delivered").num(src.delivered);
     j.key("malformed").num(src.malformed);
     j.key("duplicates").num(src.duplicates);
+    j.key("read_bytes").num(src.read_bytes);
     j.key("reconnects").num(src.reconnects);
     j.key("connect_failures").num(src.connect_failures);
     j.key("errors").num(src.errors);
@@ -375,6 +376,9 @@ std::string prometheus_text(const StatusSnapshot& s) {
   for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.duplicates));
   w.family("outpost_source_malformed_total", T::kCounter, "Frames the source flagged malformed (over-long, cut).");
   for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.malformed));
+  w.family("outpost_source_read_bytes_total", T::kCounter,
+           "Bytes read from the peer before framing (serial: including a line not complete yet).");
+  for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.read_bytes));
   w.family("outpost_source_reconnects_total", T::kCounter, "Reconnections / device reopenings.");
   for (const auto& m : s.sources) w.sample(src_labels(m), static_cast<double>(m.reconnects));
   w.family("outpost_source_connect_failures_total", T::kCounter,

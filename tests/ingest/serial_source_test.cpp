@@ -176,6 +176,12 @@ TEST_CASE("SerialLinesFixedFramesGarbageAndOverlongLines" * doctest::timeout(60)
           std::vector<std::string>{"t=21.5", "t=21.6", "t=21.7", std::string("bin\0\xff\xfe ok", 9)});
     CHECK(read_stream(store.log.get(), "serial_raw")[0].key == link.string());
     CHECK(source.metrics().malformed == 0);
+    // A line not complete yet is read and held: read_bytes says so before any message does.
+    const std::uint64_t read_before = source.metrics().read_bytes;
+    CHECK(read_before == 34);
+    dev.write("t=2");
+    REQUIRE(wait_until([&] { return source.metrics().read_bytes == read_before + 3; }, 5s));
+    CHECK(source.metrics().received == 4);
   }
   SUBCASE("custom multi-byte delimiter") {
     SerialSourceOptions o = base(link);
