@@ -25,6 +25,8 @@ namespace outpost::runtime {
 // mirrors; served from an arena they reuse pages already mapped, while a fixed 128 KiB
 // threshold made each one a fresh mapping whose every page faulted in (+40% daemon CPU per
 // event in bench/soak). The free pages they leave behind are what trim_free_heap() returns.
+// Per-thread caches (tcache) cannot be turned off from here: glibc reads that only from
+// GLIBC_TUNABLES at start-up, so systemd/outpost.service sets glibc.malloc.tcache_count=0.
 // Call before any thread starts.
 void configure_allocator();
 

@@ -24,6 +24,8 @@ With --stall-at S the daemon is frozen (SIGSTOP) S seconds in for --stall-second
 too loaded to schedule it would: it then catches up on the broker's queue and the mirrors'
 backlog at once. Put S after the first window: the flatness verdict then says whether the
 memory of that burst comes back.
+The daemon runs with the allocator settings that systemd/outpost.service gives it
+(Environment=GLIBC_TUNABLES=...; --no-unit-env leaves them out, for an A/B).
 Exit status 1 when a criterion fails, 2 when the pipeline could not be brought up.
 
   python3 bench/soak/run.py [--outpost build/default/agent/outpost] [--seconds 3600] [--rate 800]
@@ -47,6 +49,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import outpost_testlib as tl  # noqa: E402
 
 ERROR_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\S+Z error ")
+UNIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "systemd", "outpost.service")
 MIRRORS = [  # (stream, topic, delivery)
     ("readings", "soak.readings", "at_least_once"),
     ("readings.dead", "soak.dead", "at_least_once"),
@@ -54,6 +57,17 @@ MIRRORS = [  # (stream, topic, delivery)
     ("temp_10s", "soak.temp_10s", "exactly_once"),
     ("machine_runs", "soak.machine_runs", "exactly_once"),
 ]
+
+
+def unit_malloc_environment():
+    """The allocator settings the shipped systemd unit gives the daemon (Environment=GLIBC_TUNABLES=...),
+    so that the soak measures the daemon as it is deployed."""
+    env = {}
+    for ln in open(UNIT):
+        m = re.match(r"^Environment=(GLIBC_TUNABLES)=(\S+)\s*$", ln)
+        if m:
+            env[m.group(1)] = m.group(2)
+    return env
 
 
 def log(msg):
@@ -157,6 +171,8 @@ def main():
     ap.add_argument("--stall-at", type=float, default=None,
                     help="freeze the daemon (SIGSTOP) this many seconds into the run: a burst to catch up on")
     ap.add_argument("--stall-seconds", type=float, default=20, help="how long the freeze lasts")
+    ap.add_argument("--no-unit-env", action="store_true",
+                    help="run the daemon without the allocator settings of systemd/outpost.service (GLIBC_TUNABLES)")
     args = ap.parse_args()
     outpost = os.path.abspath(args.outpost)
     for tool in ("mosquitto", "kcat"):
@@ -245,8 +261,10 @@ central:
 {mirrors}""")
     readers = {stream: CentralReader(kafka, topic, delivery == "exactly_once") for stream, topic, delivery in MIRRORS}
     daemon_log = os.path.join(tmp, "outpost.log")
+    daemon_env = {} if args.no_unit_env else unit_malloc_environment()
+    log(f"daemon environment from systemd/outpost.service: {daemon_env or 'none'}")
     daemon = tl.start([outpost, "run", "--config", config], stdout=subprocess.DEVNULL,
-                      stderr=open(daemon_log, "w"))
+                      stderr=open(daemon_log, "w"), env={**os.environ, **daemon_env})
     if not tl.wait_until("outpost run connected", 60,
                          lambda: status(http_port)["sources"][0]["state"] == "connected"):
         return fail_setup("outpost run did not connect; see " + daemon_log)
@@ -358,7 +376,7 @@ central:
                             capture_output=True, text=True).stdout.strip()
     summary = {"bench": "soak", "commit": commit or None, "seconds": round(elapsed), "rate_target": args.rate, "sent": sent,
                "late_sent": late_sent, "samples": len(samples), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "loadavg_end": open("/proc/loadavg").read().split()[:3]}
+               "loadavg_end": open("/proc/loadavg").read().split()[:3], "daemon_env": daemon_env}
     if args.stall_at is not None:
         summary["stall"] = {"at_s": args.stall_at, "seconds": args.stall_seconds}
     if daemon_died:
@@ -418,8 +436,9 @@ central:
         judge("clean_exit", daemon.wait() == 0, {"exit": daemon.returncode})
     lines = open(daemon_log, errors="replace").read().splitlines()
     errors = [ln for ln in lines if ERROR_LINE.match(ln)]
+    warnings = [ln.rstrip() for ln in lines if " warning " in ln]
     judge("no_error_logs", not errors, {"error_lines": len(errors), "first": errors[:5],
-                                        "warn_lines": sum(1 for ln in lines if " warning " in ln)})
+                                        "warn_lines": len(warnings), "first_warnings": warnings[:5]})
     summary["verdicts"] = verdicts
     summary["failed"] = failures
     summary["pass"] = not failures
