@@ -132,7 +132,7 @@ streams:
     check(max(reopen_ms) < REOPEN_MAX_MS + 1500, "each reopen came within the backoff bound (+ polling slack)")
     send("".join(line(k) for k in range(i, i + 100)))
     i += 100
-    wait_until("the last lines", 30, lambda: dev.unread() == 0)
+    wait_until("the last lines", 30, lambda: source()["read_bytes"] + lost == written, interval=0.02)
     check(wait_until("healthy again", 20, lambda: health(http_port)[0] == 200) is not None, "healthy after the last replug")
 
     want = [k for k in range(i) if k not in set(cut)]
