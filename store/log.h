@@ -133,6 +133,13 @@ class Reader {
   // Blocks until more durable records may be available, timeout_ms passed, or the Log is
   // closing. Returns true if next() is worth calling again.
   virtual bool wait(std::int64_t timeout_ms) = 0;
+  // A lower bound on the event time of every record next() may still return, from the block
+  // index: the oldest event time of the current block while it has records left, and of every
+  // later block through to_seq (kMaxTime when nothing is left). Valid only for a reader whose
+  // to_seq was durable when it was made (no block below it can still appear) and that does not
+  // follow; kMinTime otherwise, and before the first record. A bounded (history) query closes
+  // its windows by it: a window ending at or before the bound can gain no more records.
+  virtual std::int64_t pending_min_event_ms() { return kMinTime; }
 };
 
 struct DroppedRange {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include "store/filename.h"
@@ -287,7 +288,68 @@ Reader::Next ReaderImpl::next(RecordView* out) {
     if (err.empty()) err = decompressor_.decode(h, std::string_view(dst + kBlockHeaderBytes, h.stored_len), &raw_);
     if (!err.empty()) return corruption(*seg, e, err);
     dec_ = RecordDecoder(raw_.data(), raw_.data() + raw_.size(), h.first_seq, h.record_count, h.min_ingest_ms);
+    bound_after_block_ = bound_after(seg, e);
   }
+}
+
+std::int64_t ReaderImpl::pending_min_event_ms() {
+  if (segment_ == nullptr) return kMinTime;  // no block read yet
+  std::int64_t m = bound_after_block_;
+  if (dec_.left() > 0) m = std::min(m, block_.min_event_ms);
+  return m;
+}
+
+std::int64_t ReaderImpl::bound_after(const std::shared_ptr<Segment>& seg, const BlockEntry& e) {
+  if (opts_.follow || opts_.to_seq == std::numeric_limits<std::uint64_t>::max()) return kMinTime;
+  if (seg != bound_segment_) rebuild_bound(seg);
+  std::int64_t m = bound_later_;
+  auto it = std::upper_bound(bound_suffix_.begin(), bound_suffix_.end(), e.first_seq,
+                             [](std::uint64_t seq, const auto& b) { return seq < b.first; });
+  if (it != bound_suffix_.end()) m = std::min(m, it->second);
+  return m;
+}
+
+void ReaderImpl::rebuild_bound(const std::shared_ptr<Segment>& seg) {
+  bound_segment_ = seg;
+  bound_suffix_.clear();
+  bound_later_ = kMinTime;
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::lock_guard lock(stream_->seg_mu);
+    segs = stream_->segments;
+  }
+  std::size_t i = 0;
+  while (i < segs.size() && segs[i] != seg) ++i;
+  if (i == segs.size()) return;  // removed by retention meanwhile: no bound
+  // Damaged entries are left out: next() never returns a record of theirs. Every block of a
+  // sequence <= to_seq is indexed by now (to_seq was durable when the reader was made).
+  auto fold_index = [&](const Segment& s, std::int64_t* running, bool keep_suffix) {
+    for (std::size_t k = s.index.size(); k-- > 0;) {
+      const BlockEntry b = s.index.at(k);
+      if (!b.damaged && b.first_seq <= opts_.to_seq && b.count > 0) *running = std::min(*running, b.min_event_ms);
+      if (keep_suffix) bound_suffix_.emplace_back(b.first_seq, *running);
+    }
+  };
+  std::int64_t later = kMaxTime;
+  for (std::size_t j = i + 1; j < segs.size() && segs[j]->first_seq <= opts_.to_seq; ++j) {
+    Segment& s = *segs[j];
+    std::lock_guard lock(s.mu);
+    if (s.sealed) {
+      // A sealed segment's stats cover all of its blocks and no longer change.
+      if (s.have_times) later = std::min(later, s.min_event_ms);
+      continue;
+    }
+    if (!extend_index(core_->env, s, j + 1 == segs.size(), core_->read_only).is_ok()) return;
+    fold_index(s, &later, false);
+  }
+  std::int64_t running = kMaxTime;
+  {
+    std::lock_guard lock(seg->mu);
+    bound_suffix_.reserve(seg->index.size());
+    fold_index(*seg, &running, true);
+  }
+  std::reverse(bound_suffix_.begin(), bound_suffix_.end());
+  bound_later_ = later;
 }
 
 bool ReaderImpl::wait(std::int64_t timeout_ms) {

@@ -16,6 +16,7 @@ class ReaderImpl final : public Reader {
   Next next(RecordView* out) override;
   const Damage& damage() const override { return damage_; }
   bool wait(std::int64_t timeout_ms) override;
+  std::int64_t pending_min_event_ms() override;
 
  private:
   enum class Locate { kBlock, kJump, kEnd };
@@ -23,6 +24,10 @@ class ReaderImpl final : public Reader {
   void refresh_read_only();
   Locate locate(std::uint64_t seq, BlockEntry* entry, std::shared_ptr<Segment>* seg, std::uint64_t* jump_to);
   Next corruption(const Segment& seg, const BlockEntry& e, std::string message);
+  // The oldest event time of the blocks after `e` (in seg and the segments after it) through
+  // opts_.to_seq; kMinTime when it cannot be known.
+  std::int64_t bound_after(const std::shared_ptr<Segment>& seg, const BlockEntry& e);
+  void rebuild_bound(const std::shared_ptr<Segment>& seg);
 
   std::shared_ptr<Core> core_;
   std::shared_ptr<Stream> stream_;
@@ -37,6 +42,12 @@ class ReaderImpl final : public Reader {
   Buffer raw_;
   BlockDecompressor decompressor_;
   RecordDecoder dec_;
+  // pending_min_event_ms(): per block of bound_segment_ (first_seq order), the oldest event time
+  // from that block to the segment's end; bound_later_ covers the segments after it.
+  std::shared_ptr<Segment> bound_segment_;
+  std::vector<std::pair<std::uint64_t, std::int64_t>> bound_suffix_;
+  std::int64_t bound_later_ = kMinTime;
+  std::int64_t bound_after_block_ = kMinTime;  // for block_
 };
 
 }  // namespace outpost::store::internal

@@ -21,6 +21,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/decode/event_time.h"
+#include "agent/runtime/query_host.h"
 #include "agent/runtime/status_json.h"
 #include "store/log.h"
 
@@ -120,6 +121,20 @@ int run_append(const AppendOptions& o) {
   auto& log = *opened.value();
   auto sid = log.open_stream(o.stream);
   if (!sid.is_ok()) return fail("append", sid.status(), 2);
+  if (!o.time_field.empty() || !o.key_field.empty()) {
+    // Kept in the catalog so `outpost query --data-dir` knows the stream's time field without a
+    // config: `tumble(table(S), ts, 1m)` then means the field the event times came from.
+    query::StreamSchema schema;
+    if (auto saved = runtime::load_stream_schema(log, o.stream)) schema = std::move(*saved);
+    schema.name = o.stream;
+    if (!o.time_field.empty() && !schema.time_field.empty() && schema.time_field != o.time_field) {
+      std::cerr << "outpost log append: stream '" << o.stream << "' took its event times from '" << schema.time_field
+                << "' so far; from now on '" << o.time_field << "' names them\n";
+    }
+    if (!o.time_field.empty()) schema.time_field = o.time_field;
+    if (!o.key_field.empty()) schema.key_field = o.key_field;
+    if (Status st = runtime::save_stream_schema(&log, schema); !st.is_ok()) return fail("append", st, 3);
+  }
 
   std::mutex out_mu;
   if (o.progress) {

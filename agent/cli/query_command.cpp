@@ -1,6 +1,8 @@
 // `outpost query "SQL"`: a query over the local log, printed as JSON lines, CSV or an aligned
-// table. Historical by default: it reads everything stored and, for window queries, closes every
-// open window at the end; `--follow` goes on with records as they become durable (streaming).
+// table. Over table(s) it answers as a batch engine would: every stored record counts, whatever
+// order it arrived in. The stream form (`FROM tumble(readings, ...)`) replays the live rules over
+// what is stored (watermark, late records dropped and counted on stderr) and closes the open
+// windows at the end; with `--follow` it goes on with records as they become durable.
 // The log is opened read-only, so this works beside a running daemon.
 //
 // Stream fields come from the config when --config is given (declared fields, the event-time
@@ -39,6 +41,7 @@ struct QueryCliOptions {
   std::string format = "jsonl";
   bool follow = false;
   std::uint64_t limit = 0;
+  std::uint64_t order_memory_mib = 64;
 };
 
 // One cell of a result row as text: strings bare, numbers and booleans as JSON, null empty.
@@ -173,6 +176,7 @@ int run(const QueryCliOptions& o) {
   runtime::QueryRunOptions ro;
   ro.follow = o.follow;
   ro.max_rows = o.limit;
+  ro.order_memory_bytes = o.order_memory_mib << 20;
   ro.cancelled = [] { return g_interrupted.load(); };
 
   std::vector<std::string> columns;
@@ -223,6 +227,11 @@ int run(const QueryCliOptions& o) {
   if (stats.eval_errors > 0) {
     std::cerr << "outpost query: " << stats.eval_errors << " input record(s) could not be evaluated and were skipped\n";
   }
+  if (stats.late_events > 0) {
+    std::cerr << "outpost query: " << stats.late_events
+              << " record(s) came after the watermark had closed their windows and are not counted"
+                 " (the stream form replays the live rules; FROM table(...) counts every stored record)\n";
+  }
   if (stats.truncated) std::cerr << "outpost query: stopped at --limit " << o.limit << " rows\n";
   return 0;
 }
@@ -239,6 +248,10 @@ void add_query_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--format", o->format, "jsonl (default), csv or table");
   cmd->add_flag("--follow", o->follow, "After what is stored, keep running on new records (Ctrl-C stops)");
   cmd->add_option("--limit", o->limit, "Stop after this many rows");
+  cmd->add_option("--order-memory", o->order_memory_mib,
+                  "MiB a table() session query with max_length or start/end conditions may hold to "
+                  "take records in event-time order (default 64)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->callback([o, exit_code] { *exit_code = run(*o); });
 }
 

@@ -318,7 +318,17 @@ class ExecutorImpl final : public Executor {
   void on_record(const store::RecordView& record, RowSink& sink) override {
     ++c_.records_in;
     process(record, sink);
+    if (batch()) {
+      note_event(record.event_time_ms);
+      return;
+    }
     advance(record.event_time_ms, sink);
+  }
+
+  void advance_input_bound(std::int64_t bound_ms, RowSink& sink) override {
+    if (!batch() || ended_ || bound_ms <= watermark_) return;
+    watermark_ = bound_ms;
+    close(sink);
   }
 
   // A source that went quiet must not hold its last windows open until it speaks again (a pump
@@ -326,7 +336,7 @@ class ExecutorImpl final : public Executor {
   // of every open window, so all of them close now (SEMANTICS.md 8). Events that arrive later
   // are judged against that watermark, i.e. late for the windows already emitted.
   void on_idle(RowSink& sink) override {
-    if (!has_event_ || ended_) return;
+    if (!has_event_ || ended_ || batch()) return;
     std::int64_t wm = sat_add(max_event_, 1);
     if ((q_.ast.window == WindowKind::kTumble || q_.ast.window == WindowKind::kHop) && !windows_.empty()) {
       wm = std::max(wm, windows_.rbegin()->second.end);  // windows share one size: the last ends last
@@ -409,6 +419,7 @@ class ExecutorImpl final : public Executor {
 
  private:
   bool update_policy() const { return opt_.late_policy == LatePolicy::kUpdate; }
+  bool batch() const { return opt_.time_mode == TimeMode::kBatch; }
 
   void eval_error() { ++c_.eval_errors; }
 
@@ -691,12 +702,16 @@ class ExecutorImpl final : public Executor {
   }
 
   // ---- watermark and closing ----
-  void advance(std::int64_t ts, RowSink& sink) {
-    if (ended_) return;
+  void note_event(std::int64_t ts) {
     if (!has_event_ || ts > max_event_) {
       max_event_ = ts;
       has_event_ = true;
     }
+  }
+
+  void advance(std::int64_t ts, RowSink& sink) {
+    if (ended_) return;
+    note_event(ts);
     const std::int64_t wm = sat_sub(max_event_, q_.ast.delay_ms);
     if (wm > watermark_) {
       watermark_ = wm;

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -55,6 +56,11 @@ struct StreamSchema {
   std::string key_field;   // "" = records have no key
 };
 
+// The schema as JSON text ({"time_field":..,"key_field":..,"fields":[{"name":..,"type":..}]}),
+// for keeping it beside the data; schema_from_json gives nullopt for text it did not write.
+std::string schema_to_json(const StreamSchema& schema);
+std::optional<StreamSchema> schema_from_json(std::string_view stream, std::string_view json);
+
 // Resolves FROM names; returns nullptr for an unknown stream. Must outlive compile() only.
 using Catalog = std::function<const StreamSchema*(std::string_view stream)>;
 
@@ -77,6 +83,10 @@ class Query {
   virtual const std::vector<std::string>& columns() const = 0;  // output column names
   virtual std::int64_t emit_period_ms() const = 0;  // EMIT PERIODIC interval; 0 = none
   virtual std::int64_t delay_ms() const = 0;        // watermark delay (EMIT ... DELAY)
+  // Whether the rows depend on the order records arrive in beyond what the watermark allows
+  // for: sessions with a max_length or start/end conditions (both judge each event against the
+  // ones before it). A bounded (batch) run feeds such a query in event-time order.
+  virtual bool order_sensitive() const = 0;
 };
 
 std::variant<std::shared_ptr<const Query>, SqlError> compile(std::string_view sql,
@@ -84,9 +94,17 @@ std::variant<std::shared_ptr<const Query>, SqlError> compile(std::string_view sq
 
 enum class LatePolicy : std::uint8_t { kDrop, kUpdate };
 
+// Live or batch. Live (continuous queries, `--follow`, replays of a stream): the watermark
+// follows the largest event time seen minus the delay, and an event behind it is late. Batch
+// (a bounded query over table(s)): the answer counts every record of the input, as a GROUP BY
+// over complete data; the watermark is moved only by advance_input_bound(), the runner's
+// promise that no record still to come is older, so nothing the input holds is ever late.
+enum class TimeMode : std::uint8_t { kLive, kBatch };
+
 struct ExecutorOptions {
   LatePolicy late_policy = LatePolicy::kDrop;
   std::int64_t allowed_lateness_ms = 0;  // update policy: revisions this long after close
+  TimeMode time_mode = TimeMode::kLive;
 };
 
 struct OutputRow {
@@ -126,6 +144,10 @@ class Executor {
   virtual void on_idle(RowSink& sink) = 0;
   virtual void on_periodic(RowSink& sink) = 0;
   virtual void on_end(RowSink& sink) = 0;  // bounded input done: emit every open window
+  // Batch mode: every record still to come has an event time >= bound_ms, so windows (and
+  // sessions) ending at or before it are complete and are emitted now. Lets a history query
+  // over mostly ordered data hold only the windows its disorder spans. Ignored in live mode.
+  virtual void advance_input_bound(std::int64_t bound_ms, RowSink& sink) = 0;
   virtual std::int64_t watermark_ms() const = 0;
   // Operator state, deterministic bytes; load_state() on a fresh executor of the same query
   // continues exactly where save_state() was taken.

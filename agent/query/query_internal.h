@@ -184,6 +184,9 @@ class CompiledQuery final : public Query {
     return ast.emit == EmitMode::kPeriodic ? ast.period_ms : 0;
   }
   std::int64_t delay_ms() const override { return ast.delay_ms; }
+  bool order_sensitive() const override {
+    return ast.window == WindowKind::kSession && (ast.max_length_ms > 0 || ast.start_cond || ast.end_cond);
+  }
 
   Ast ast;
   StreamSchema schema;

@@ -234,6 +234,11 @@ Status Daemon::Impl::open_streams() {
     rt->dead_letter_id = dead.value();
     streams[sp.name] = std::move(rt);
   }
+  // `outpost query --data-dir` without the config then still knows each stream's fields.
+  for (const auto& schema : plan.stream_schemas) {
+    Status st = save_stream_schema(log.get(), schema);
+    if (!st.is_ok()) return st.with_context("saving the schema of stream " + schema.name);
+  }
   return Status::ok();
 }
 

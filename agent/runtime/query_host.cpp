@@ -8,6 +8,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "agent/decode/json_text.h"
@@ -429,6 +430,26 @@ class CollectingSink final : public query::RowSink {
 
 }  // namespace
 
+namespace {
+
+constexpr std::string_view kSchemaMetaPrefix = "stream_schema:";
+
+}  // namespace
+
+Status save_stream_schema(store::Log* log, const query::StreamSchema& schema) {
+  const std::string key = std::string(kSchemaMetaPrefix) + schema.name;
+  const std::string value = query::schema_to_json(schema);
+  auto old = log->meta(key);
+  if (old.is_ok() && old.value() && *old.value() == value) return Status::ok();
+  return log->set_meta(key, value);
+}
+
+std::optional<query::StreamSchema> load_stream_schema(const store::Log& log, std::string_view stream) {
+  auto saved = log.meta(std::string(kSchemaMetaPrefix) + std::string(stream));
+  if (!saved.is_ok() || !saved.value()) return std::nullopt;
+  return query::schema_from_json(stream, *saved.value());
+}
+
 StreamCatalog::StreamCatalog(store::Log* log, std::vector<query::StreamSchema> declared)
     : log_(log), declared_(std::move(declared)) {}
 
@@ -443,6 +464,7 @@ query::Catalog StreamCatalog::catalog() const {
     }
     if (!log_ || !log_->find_stream(name).is_ok()) return nullptr;
     auto s = std::make_unique<query::StreamSchema>();
+    if (auto saved = load_stream_schema(*log_, name)) *s = std::move(*saved);
     s->name = std::string(name);
     undeclared_.push_back(std::move(s));
     return undeclared_.back().get();
@@ -462,6 +484,67 @@ Result<std::unique_ptr<QueryHost>> QueryHost::create(store::Log* log, const Quer
   return std::unique_ptr<QueryHost>(new QueryHostImpl(log, std::move(p), std::move(q).value()));
 }
 
+namespace {
+
+// Holds records of a bounded read until no record still to come can be older, then hands them
+// out in (event time, sequence) order: what an order-sensitive query (sessions with max_length
+// or start/end conditions) needs for batch semantics. It holds the records the stored disorder
+// spans, at most max_bytes of payload and key.
+class EventTimeOrder {
+ public:
+  explicit EventTimeOrder(std::uint64_t max_bytes) : max_bytes_(max_bytes) {}
+
+  Status add(const store::RecordView& r) {
+    held_bytes_ += r.payload.size() + r.key.size() + sizeof(Held);
+    if (held_bytes_ > max_bytes_) {
+      return Status::invalid_argument(
+          "this history query takes its records in event-time order (a session with max_length or "
+          "start/end conditions), and the stream's stored disorder spans more than " +
+          std::to_string(max_bytes_ >> 20) + " MiB of records; raise --order-memory or query a "
+          "narrower range of sequences");
+    }
+    Held h;
+    h.view = r;
+    h.bytes.assign(r.payload);
+    h.bytes.append(r.key);
+    held_.push_back(std::move(h));
+    std::push_heap(held_.begin(), held_.end(), later);
+    return Status::ok();
+  }
+
+  // Calls feed(record) for every held record older than bound_ms, oldest first.
+  template <typename Feed>
+  void release(std::int64_t bound_ms, const Feed& feed) {
+    while (!held_.empty() && held_.front().view.event_time_ms < bound_ms) {
+      std::pop_heap(held_.begin(), held_.end(), later);
+      Held h = std::move(held_.back());
+      held_.pop_back();
+      held_bytes_ -= h.view.payload.size() + h.view.key.size() + sizeof(Held);
+      store::RecordView v = h.view;
+      v.payload = std::string_view(h.bytes).substr(0, v.payload.size());
+      v.key = std::string_view(h.bytes).substr(v.payload.size());
+      feed(v);
+    }
+  }
+
+ private:
+  struct Held {
+    store::RecordView view;  // payload and key point into `bytes` only once released
+    std::string bytes;       // payload, then key
+  };
+  // Heap order: the oldest (event time, then sequence) on top.
+  static bool later(const Held& a, const Held& b) {
+    if (a.view.event_time_ms != b.view.event_time_ms) return a.view.event_time_ms > b.view.event_time_ms;
+    return a.view.seq > b.view.seq;
+  }
+
+  std::uint64_t max_bytes_;
+  std::uint64_t held_bytes_ = 0;
+  std::vector<Held> held_;
+};
+
+}  // namespace
+
 Status run_query(store::Log* log, const std::string& sql, const query::Catalog& catalog,
                  const QueryRunOptions& options, std::vector<std::string>* columns,
                  const std::function<void(const query::OutputRow&)>& on_row, QueryRunStats* stats) {
@@ -469,16 +552,32 @@ Status run_query(store::Log* log, const std::string& sql, const query::Catalog& 
   if (!stats) stats = &local;
   auto q = compile_sql(sql, catalog);
   if (!q.is_ok()) return q.status();
-  if (columns) *columns = q.value()->columns();
-  auto id = log->find_stream(q.value()->input_stream());
-  if (!id.is_ok()) return Status::not_found("no stream '" + q.value()->input_stream() + "' in the log");
-  auto exec = query::Executor::create(q.value(), query::ExecutorOptions{});
+  const query::Query& query = *q.value();
+  if (columns) *columns = query.columns();
+  auto id = log->find_stream(query.input_stream());
+  if (!id.is_ok()) return Status::not_found("no stream '" + query.input_stream() + "' in the log");
+  // table(s) is a batch question over what is stored when the query starts: every record
+  // counts, whatever order it arrived in. The stream form replays the live rules.
+  const bool batch = query.historical();
+  if (batch && options.follow) {
+    return Status::invalid_argument("table(" + query.input_stream() + ") is bounded and cannot be followed; "
+                                    "the stream form (FROM " + query.input_stream() + ", or tumble(" +
+                                    query.input_stream() + ", ...)) follows new records");
+  }
+  query::ExecutorOptions eo;
+  if (batch) eo.time_mode = query::TimeMode::kBatch;
+  auto exec = query::Executor::create(q.value(), eo);
   store::ReadOptions ro;
-  ro.follow = options.follow && !q.value()->historical();
+  ro.follow = options.follow && !batch;
+  if (batch) ro.to_seq = log->durable_seq(id.value());
   auto reader = log->read(id.value(), ro);
   if (!reader.is_ok()) return reader.status();
   CollectingSink sink(on_row, stats, options.max_rows);
-  const std::int64_t period = q.value()->emit_period_ms();
+  std::optional<EventTimeOrder> order;
+  if (batch && query.windowed() && query.order_sensitive()) order.emplace(options.order_memory_bytes);
+  std::int64_t bound = store::kMinTime;
+  auto feed = [&](const store::RecordView& r) { exec->on_record(r, sink); };
+  const std::int64_t period = query.emit_period_ms();
   std::int64_t next_periodic = period > 0 ? steady_ms() + period : 0;
   store::RecordView rv;
   while (!sink.full()) {
@@ -486,7 +585,19 @@ Status run_query(store::Log* log, const std::string& sql, const query::Catalog& 
     auto next = reader.value()->next(&rv);
     if (next == store::Reader::Next::kRecord) {
       ++stats->records_read;
-      exec->on_record(rv, sink);
+      if (order) {
+        OUTPOST_RETURN_IF_ERROR(order->add(rv));
+      } else {
+        feed(rv);
+      }
+      if (batch) {
+        const std::int64_t b = reader.value()->pending_min_event_ms();
+        if (b > bound) {
+          bound = b;
+          if (order) order->release(bound, feed);
+          exec->advance_input_bound(bound, sink);
+        }
+      }
       continue;
     }
     if (next == store::Reader::Next::kCorruption) {
@@ -500,6 +611,7 @@ Status run_query(store::Log* log, const std::string& sql, const query::Catalog& 
       next_periodic = steady_ms() + period;
     }
   }
+  if (order) order->release(store::kMaxTime, feed);
   if (!ro.follow) exec->on_end(sink);
   stats->eval_errors = exec->counters().eval_errors;
   return Status::ok();

@@ -20,7 +20,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/query/query.h"
@@ -51,8 +53,17 @@ struct QueryMetrics {
   std::string last_error;
 };
 
+// A stream's schema kept in the log's catalog (meta key "stream_schema:<name>"), so a query over
+// a data dir without its config still knows the stream's time field, key field and declared
+// fields: `outpost log append --time-field/--key-field` and the daemon (for its declared
+// streams) save it. Saving the same schema again writes nothing.
+Status save_stream_schema(store::Log* log, const query::StreamSchema& schema);
+// nullopt when none was saved or what is saved cannot be read (then members are typed by value).
+std::optional<query::StreamSchema> load_stream_schema(const store::Log& log, std::string_view stream);
+
 // FROM resolution for queries: the declared streams with their fields, and any other stream the
-// log holds (query results, dead letters) with no declared fields (members typed by value).
+// log holds: with the schema saved in the catalog (load_stream_schema) if there is one, else
+// with no declared fields (members typed by value; query results, dead letters).
 // Thread-safe: the query threads and the HTTP thread compile against one catalog.
 class StreamCatalog {
  public:
@@ -78,9 +89,13 @@ class QueryHost {
 };
 
 struct QueryRunOptions {
-  bool follow = false;      // after what is stored, go on with records as they become durable
+  bool follow = false;      // stream form only: after what is stored, go on with records as they become durable
   std::uint64_t max_rows = 0;  // stop after this many rows (0 = no limit)
   std::function<bool()> cancelled;  // polled between records; may be empty
+  // An order-sensitive query over table(s) (sessions with max_length or start/end conditions)
+  // holds the records the stored disorder spans, to take them in event-time order; past this
+  // much it fails with a message rather than grow without bound.
+  std::uint64_t order_memory_bytes = 64ull << 20;
 };
 
 struct QueryRunStats {
@@ -92,9 +107,15 @@ struct QueryRunStats {
   bool truncated = false;            // max_rows reached
 };
 
-// Compiles `sql` and runs it over the stored input (all of it: from the oldest kept record),
-// then closes every open window (unless following). Errors: an SQL error (message with line
-// and column) as invalid_argument; a missing stream as not_found.
+// Compiles `sql` and runs it over the stored input (all of it: from the oldest kept record).
+//  - Over table(s) it is a batch query over what was durable when it started: every record
+//    counts in every window it belongs to, whatever order it arrived in (the executor's batch
+//    mode; windows close by the reader's pending_min_event_ms(), so memory follows the stored
+//    disorder, not the history's length). Order-sensitive sessions see event-time order.
+//  - The stream form replays the live rules (watermark, delay, late records dropped and counted
+//    in stats->late_events), then closes every open window unless following.
+// Errors: an SQL error (message with line and column) as invalid_argument; a missing stream as
+// not_found.
 Status run_query(store::Log* log, const std::string& sql, const query::Catalog& catalog,
                  const QueryRunOptions& options, std::vector<std::string>* columns,
                  const std::function<void(const query::OutputRow&)>& on_row,

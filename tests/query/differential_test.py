@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
-"""Differential test of window queries against an independent engine (issue 4): a random event
-set (fixed seed; devices, temperatures, event times out of order within a bounded disorder) is
-appended to a fresh data dir with `outpost log append`, then the same tumble and hop aggregates
-are computed by `outpost query --data-dir D "SQL"` and by DuckDB (tests/query/duckdb_reference.mjs,
-@duckdb/node-api), and compared:
+"""Differential test of window queries against an independent engine: random event sets are
+appended to fresh data dirs with `outpost log append` in several arrival orders, then the same
+tumble, hop and session aggregates are computed by `outpost query --data-dir D "SQL"` and by
+DuckDB (tests/query/duckdb_reference.mjs, @duckdb/node-api), and compared:
   - the same windows and groups (no missing, no extra row);
   - count, min, max equal; sum and avg within 1e-9 relative of DuckDB's (its fsum/avg may differ
     in the last bits), and bit for bit equal to the correctly rounded sum (math.fsum) and
-    sum / n, as SEMANTICS.md 12 asks;
+    sum / n, as docs/SEMANTICS.md 12 asks;
   - p50/p90/p99 and quantile(temp, 0.01) within 1% relative of the exact order statistic at rank
-    floor(q (n - 1)) (SEMANTICS.md 13). DuckDB's quantile_disc uses rank ceil(q n) - 1 instead,
-    so the reference takes that rank from DuckDB's sorted list of the window's values.
-The disorder is bounded (30 s) and the queries say EMIT AFTER WATERMARK AND DELAY 1m, so no event
-is late: both engines see every event.
+    floor(q (n - 1)) (docs/SEMANTICS.md 13). DuckDB's quantile_disc uses rank ceil(q n) - 1
+    instead, so the reference takes that rank from DuckDB's sorted list of the window's values.
+Two questions, two answers (docs/SEMANTICS.md, "History and live"):
+  - History: `FROM tumble(table(readings), ts, 1m)` etc. is a batch query over what is stored:
+    every record counts whatever order it arrived in, as in DuckDB over the same rows. The feeds
+    have bounded disorder, 1% of readings hours late, a device that dumps its buffered readings
+    at the end, and a full shuffle (each with its own seed).
+  - Live: the stream form `FROM tumble(readings, ts, 1m)` replays the continuous query's rules:
+    watermark = max event time seen - delay, late events dropped. DuckDB computes the same from
+    each event's arrival index (the events that reached only closed windows do not count), and
+    `outpost query` names the number dropped on stderr.
+The queries use `ts`, the field `log append --time-field ts` recorded, with no config.
 
 Modes: no argument: the full test (needs OUTPOST_BIN). --duckdb-only: checks the DuckDB side alone
-against a pure-Python computation (used before `outpost query` existed). Exit 77 = skipped (DuckDB
-cannot be installed, e.g. offline)."""
+against a pure-Python computation. Exit 77 = skipped (DuckDB cannot be installed, e.g. offline)."""
 import json
 import math
 import os
@@ -39,24 +45,29 @@ N_EVENTS = int(os.environ.get("OUTPOST_DIFF_EVENTS", "6000"))
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DISORDER_MS = 30_000
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "q01": 0.01}
-# (kind, outpost window clause, duckdb --window spec)
+# (kind, outpost window clause over history, duckdb --window spec)
 WINDOWS = [
-    ("tumble", "tumble(table(readings), _tp_time, 1m)", "tumble:60000"),
-    ("hop", "hop(table(readings), _tp_time, 20s, 1m)", "hop:20000:60000"),
+    ("tumble", "tumble(table(readings), ts, 1m)", "tumble:60000"),
+    ("hop", "hop(table(readings), ts, 20s, 1m)", "hop:20000:60000"),
     ("tumble", "tumble(table(readings), _tp_time, 7s)", "tumble:7000"),
+    ("session", "session(table(readings), ts, 10s)", "session:10000"),
+]
+# The live form of the fixed windows: the stream, not table(); no delay.
+LIVE_WINDOWS = [
+    ("tumble", "tumble(readings, ts, 1m)", "tumble:60000"),
+    ("hop", "hop(readings, ts, 20s, 1m)", "hop:20000:60000"),
 ]
 
 
-def gen_events():
+def gen_values(rng, n, span_ms):
     """Devices with their own baselines, values with many decimals, some exact zeros and
-    negative values, duplicate times; stored out of order within DISORDER_MS."""
-    rng = random.Random(SEED)
+    negative values, duplicate times; in event-time order."""
     devices = [f"dev-{i:02d}" for i in range(17)]
     base = {d: rng.uniform(-15, 40) for d in devices}
     events = []
-    for i in range(N_EVENTS):
+    for i in range(n):
         d = rng.choice(devices)
-        t = T0 + int(rng.uniform(0, 25 * 60_000))
+        t = T0 + int(rng.uniform(0, span_ms))
         if i % 37 == 0 and events:
             t = events[-1]["ts"]  # duplicate event times
         v = base[d] + rng.gauss(0, 4)
@@ -67,9 +78,73 @@ def gen_events():
         if i % 89 == 0:
             v = rng.lognormvariate(0, 3)  # a few outliers spanning decades
         events.append({"device": d, "ts": t, "temp": float(v)})
-    # Arrival order: by time plus a random delay of up to DISORDER_MS, so event times go back.
-    arrival = sorted(events, key=lambda e: (e["ts"] + rng.randint(0, DISORDER_MS), rng.random()))
-    return arrival
+    events.sort(key=lambda e: e["ts"])
+    return events
+
+
+def feed_bounded(rng):
+    """Arrival = event time plus up to 30 s: nothing is late under a 1-minute delay."""
+    ev = gen_values(rng, N_EVENTS, 25 * 60_000)
+    return sorted(ev, key=lambda e: (e["ts"] + rng.randint(0, DISORDER_MS), rng.random()))
+
+
+def feed_late_1pct(rng):
+    """Mostly in order (jitter up to 2 s); 1% of readings arrive 3-90 minutes late, as from
+    sensors that buffer."""
+    ev = gen_values(rng, N_EVENTS, 2 * 3600_000)
+    def arrival(e):
+        late = rng.random() < 0.01
+        return e["ts"] + (rng.randint(180_000, 5_400_000) if late else rng.randint(0, 2_000))
+    return sorted(ev, key=lambda e: (arrival(e), rng.random()))
+
+
+def feed_device_dump(rng):
+    """One device is offline for the first 40 minutes and then sends everything it buffered,
+    newest first; the rest arrive in order."""
+    ev = gen_values(rng, N_EVENTS, 60 * 60_000)
+    cut = T0 + 40 * 60_000
+    held = [e for e in ev if e["device"] == "dev-03" and e["ts"] < cut]
+    rest = [e for e in ev if not (e["device"] == "dev-03" and e["ts"] < cut)]
+    i = next((k for k, e in enumerate(rest) if e["ts"] >= cut), len(rest))
+    return rest[:i] + list(reversed(held)) + rest[i:]
+
+
+def feed_shuffled(rng):
+    """Any order at all."""
+    ev = gen_values(rng, N_EVENTS // 2, 30 * 60_000)
+    rng.shuffle(ev)
+    return ev
+
+
+# (name, generator, seed offset, also check the live form)
+FEEDS = [
+    ("bounded-disorder", feed_bounded, 0, True),
+    ("late-1pct", feed_late_1pct, 1, True),
+    ("late-1pct-b", feed_late_1pct, 2, False),
+    ("device-dump", feed_device_dump, 3, True),
+    ("shuffled", feed_shuffled, 4, False),
+]
+
+
+def gen_events():
+    """The first feed (for --duckdb-only)."""
+    return feed_bounded(random.Random(SEED))
+
+
+def live_late_events(events, spec):
+    """How many events the live rules drop: every window they belong to had closed
+    (end <= max event time seen before them) when they arrived."""
+    parts = spec.split(":")
+    slide = int(parts[1])
+    size = slide if parts[0] == "tumble" else int(parts[2])
+    wm, late = None, 0
+    for e in events:
+        t = e["ts"]
+        last_end = (t // slide) * slide + size  # the newest window holding t ends last
+        if wm is not None and last_end <= wm:
+            late += 1
+        wm = t if wm is None else max(wm, t)
+    return late
 
 
 def to_ms(v):
@@ -81,9 +156,36 @@ def to_ms(v):
     return int(round(datetime.fromisoformat(s).timestamp() * 1000))
 
 
+def python_sessions(events, gap):
+    """Sessions per device over the complete data: sorted by time, an event at most `gap` after
+    the previous one continues the session; window_end = last + gap."""
+    by_dev = {}
+    for e in events:
+        by_dev.setdefault(e["device"], []).append(e)
+    groups = {}
+    for dev, evs in by_dev.items():
+        evs.sort(key=lambda e: e["ts"])
+        cur = []
+        for e in evs:
+            if cur and e["ts"] - cur[-1]["ts"] > gap:
+                groups[(cur[0]["ts"], cur[-1]["ts"] + gap, dev)] = [x["temp"] for x in cur]
+                cur = []
+            cur.append(e)
+        groups[(cur[0]["ts"], cur[-1]["ts"] + gap, dev)] = [x["temp"] for x in cur]
+    return groups
+
+
 def python_reference(events, spec):
     """Window rows computed in plain Python, to validate the DuckDB side."""
     parts = spec.split(":")
+    if parts[0] == "session":
+        rows = {}
+        for k, vals in python_sessions(events, int(parts[1])).items():
+            s = sorted(vals)
+            n = len(s)
+            rows[k] = {"n": n, "sum": math.fsum(s), "min": s[0], "max": s[-1], "avg": math.fsum(s) / n,
+                       "q": {q: s[int(math.floor(q * (n - 1)))] for q in QUANTILES.values()}}
+        return rows
     if parts[0] == "tumble":
         slide = size = int(parts[1])
     else:
@@ -125,11 +227,12 @@ def ensure_duckdb():
         sys.exit(77)
 
 
-def duckdb_rows(events_file, spec):
+def duckdb_rows(events_file, spec, live_delay=None):
     env = dict(os.environ, OUTPOST_NPM_DIR=npm_dir())
     qs = ",".join(str(q) for q in QUANTILES.values())
+    extra = [] if live_delay is None else ["--live-delay", str(live_delay), "--arrival", "arr"]
     r = subprocess.run(["node", os.path.join(SRC, "tests", "query", "duckdb_reference.mjs"),
-                        "--events", events_file, "--window", spec, "--quantiles", qs],
+                        "--events", events_file, "--window", spec, "--quantiles", qs, *extra],
                        env=env, capture_output=True, text=True, timeout=300)
     check(r.returncode == 0, f"duckdb reference for {spec} exit 0 ({r.stderr.strip()[:500]})")
     rows = {}
@@ -193,15 +296,19 @@ def run_outpost(*args, stdin=None, timeout=300):
     return subprocess.run([OUTPOST, *args], input=stdin, capture_output=True, timeout=timeout)
 
 
-def outpost_rows(data, clause):
+def outpost_rows(data, clause, delay=True):
+    """(rows, stderr) of the window query over `clause`, or (None, stderr) on failure."""
+    group = "device" if clause.startswith("session(") else "window_start, window_end, device"
     sql = (f"SELECT window_start, window_end, device, count() AS n, sum(temp) AS s, min(temp) AS mn, "
            f"max(temp) AS mx, avg(temp) AS a, p50(temp) AS p50, p90(temp) AS p90, p99(temp) AS p99, "
-           f"quantile(temp, 0.01) AS q01 FROM {clause} GROUP BY window_start, window_end, device "
-           f"EMIT AFTER WATERMARK AND DELAY 1m")
+           f"quantile(temp, 0.01) AS q01 FROM {clause} GROUP BY {group}")
+    if delay:
+        sql += " EMIT AFTER WATERMARK AND DELAY 1m"
     r = run_outpost("query", "--data-dir", data, sql)
-    check(r.returncode == 0, f"outpost query exit 0 for {clause} (stderr: {r.stderr.decode()[:500]})")
+    err = r.stderr.decode()
+    check(r.returncode == 0, f"outpost query exit 0 for {clause} (stderr: {err[:500]})")
     if r.returncode != 0:
-        return None
+        return None, err
     rows = {}
     dup = 0
     for line in r.stdout.decode().splitlines():
@@ -213,39 +320,70 @@ def outpost_rows(data, clause):
         rows[k] = {"n": o["n"], "sum": o["s"], "min": o["mn"], "max": o["mx"], "avg": o["a"],
                    "q": {q: o[name] for name, q in QUANTILES.items()}}
     check(dup == 0, f"{clause}: every window/group emitted once ({dup} duplicates)")
-    return rows
+    return rows, err
+
+
+def check_feed(tmp, name, events, live_too):
+    for i, e in enumerate(events):
+        e["arr"] = i
+    ev_file = os.path.join(tmp, f"{name}.jsonl")
+    with open(ev_file, "w") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\n")
+    data = os.path.join(tmp, f"data-{name}")
+    with open(ev_file, "rb") as f:
+        r = run_outpost("log", "append", "--data-dir", data, "--stream", "readings",
+                        "--key-field", "device", "--time-field", "ts", stdin=f.read())
+    check(r.returncode == 0, f"{name}: log append exit 0 ({r.stderr.decode()[:300]})")
+    last = r.stdout.decode().strip().splitlines()[-1] if r.stdout.strip() else ""
+    check(last == str(len(events)), f"{name}: log append stored {len(events)} records (last seq {last!r})")
+    for kind, clause, spec in WINDOWS:
+        what = f"{name} history {clause}"
+        ref = duckdb_rows(ev_file, spec)
+        check(len(ref) > 50, f"{what}: enough groups to be meaningful ({len(ref)})")
+        # No delay clause: over table() the watermark has no say, every stored record counts.
+        got, err = outpost_rows(data, clause, delay=False)
+        if got is None:
+            continue
+        check("late" not in err, f"{what}: nothing reported late ({err.strip()[:200]})")
+        compare_exact(f"{what} vs duckdb", got, ref, quantiles_too=True)
+        if kind == "tumble":
+            total = sum(g["n"] for g in got.values())
+            check(total == len(events), f"{what}: the windows count every stored record ({total} of {len(events)})")
+        # docs/SEMANTICS.md 12, stricter than the comparison with DuckDB: sum is the exact sum
+        # rounded once (what math.fsum computes), avg that divided by n, bit for bit.
+        py = python_reference(events, spec)
+        inexact = [(k, got[k]["sum"], py[k]["sum"]) for k in set(got) & set(py)
+                   if got[k]["sum"] != py[k]["sum"] or got[k]["avg"] != py[k]["avg"]]
+        check(not inexact, f"{what}: sum and avg are correctly rounded, bit for bit "
+                           f"({len(inexact)} differ, first: {inexact[:2]})")
+    if not live_too:
+        return
+    for kind, clause, spec in LIVE_WINDOWS:
+        what = f"{name} live {clause}"
+        ref = duckdb_rows(ev_file, spec, live_delay=0)
+        got, err = outpost_rows(data, clause, delay=False)
+        if got is None:
+            continue
+        compare_exact(f"{what} vs duckdb (live rules)", got, ref, quantiles_too=True)
+        late = live_late_events(events, spec)
+        if late:
+            check(f"outpost query: {late} record(s) came after the watermark" in err,
+                  f"{what}: stderr names the {late} late records ({err.strip()[:300]})")
+        else:
+            check("late" not in err, f"{what}: nothing late, nothing said ({err.strip()[:200]})")
 
 
 def full(tmp):
     check(bool(OUTPOST) and os.access(OUTPOST, os.X_OK), f"OUTPOST_BIN is an executable ({OUTPOST!r})")
     if not OUTPOST:
         return
-    events = gen_events()
-    ev_file = os.path.join(tmp, "events.jsonl")
-    with open(ev_file, "w") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-    data = os.path.join(tmp, "data")
-    with open(ev_file, "rb") as f:
-        r = run_outpost("log", "append", "--data-dir", data, "--stream", "readings",
-                        "--key-field", "device", "--time-field", "ts", stdin=f.read())
-    check(r.returncode == 0, f"log append exit 0 ({r.stderr.decode()[:300]})")
-    last = r.stdout.decode().strip().splitlines()[-1] if r.stdout.strip() else ""
-    check(last == str(len(events)), f"log append stored {len(events)} records (last seq {last!r})")
-    for kind, clause, spec in WINDOWS:
-        ref = duckdb_rows(ev_file, spec)
-        check(len(ref) > 50, f"{spec}: enough groups to be meaningful ({len(ref)})")
-        got = outpost_rows(data, clause)
-        if got is None:
-            continue
-        compare_exact(f"outpost vs duckdb {clause}", got, ref, quantiles_too=True)
-        # SEMANTICS.md 12, stricter than the comparison with DuckDB: sum is the exact sum
-        # rounded once (what math.fsum computes), avg that divided by n, bit for bit.
-        py = python_reference(events, spec)
-        inexact = [(k, got[k]["sum"], py[k]["sum"]) for k in set(got) & set(py)
-                   if got[k]["sum"] != py[k]["sum"] or got[k]["avg"] != py[k]["avg"]]
-        check(not inexact, f"{clause}: sum and avg are correctly rounded, bit for bit "
-                           f"({len(inexact)} differ, first: {inexact[:2]})")
+    late_seen = 0
+    for name, gen, seed_offset, live_too in FEEDS:
+        events = gen(random.Random(SEED + seed_offset))
+        late_seen += live_late_events(events, "tumble:60000")
+        check_feed(tmp, name, events, live_too)
+    check(late_seen > 50, f"the feeds hold events the live rules drop ({late_seen}), so history and live differ")
 
 
 def main():

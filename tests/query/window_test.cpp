@@ -1,6 +1,7 @@
 // Windows, watermark, emit and late policies: golden event sequences with the exact rows
 // expected (SEMANTICS.md 1-14, 17).
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -443,6 +444,134 @@ TEST_CASE("ShuffleWithinAllowedDisorderGivesTheSameRows") {
       CHECK(run_all(sql, shuffled) == base);
     }
   }
+}
+
+// ---- history: batch semantics (docs/SEMANTICS.md, "History and live") ----
+
+namespace {
+
+// Feeds `evs` to a batch executor in the given order, announcing before each record the bound
+// `bound_of(i)` (what the store's reader promises: no record from i on is older), then ends.
+template <typename Bound>
+Rows run_batch(const std::string& sql, const std::vector<Ev>& evs, const Bound& bound_of) {
+  ExecutorOptions o;
+  o.time_mode = TimeMode::kBatch;
+  Runner r(sql, o);
+  for (std::size_t i = 0; i < evs.size(); ++i) {
+    r.ex->advance_input_bound(bound_of(i), r.sink);
+    r.feed(evs[i].t, evs[i].payload);
+  }
+  r.ex->on_end(r.sink);
+  CHECK(r.ex->counters().late_events == 0);
+  return r.take();
+}
+
+// The exact bound: the smallest event time from record i on.
+std::vector<std::int64_t> suffix_min(const std::vector<Ev>& evs) {
+  std::vector<std::int64_t> m(evs.size() + 1, std::numeric_limits<std::int64_t>::max());
+  for (std::size_t i = evs.size(); i-- > 0;) m[i] = std::min(m[i + 1], evs[i].t);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("HistoryCountsEveryStoredRecordWhateverTheOrder") {
+  // Sorted input gives the reference; any other arrival order (records far behind the newest
+  // included, which the live rules drop) must give the same rows, with or without early bounds.
+  const auto evs = random_events(11, 2000);
+  std::vector<Ev> sorted = evs;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Ev& a, const Ev& b) { return a.t < b.t; });
+  const char* queries[] = {
+      "SELECT window_start, device, count() AS n, sum(temp) AS s, avg(temp) AS a, min(temp) AS lo, max(temp) AS hi, "
+      "p99(temp) AS p FROM tumble(table(readings), ts, 10s) GROUP BY window_start, device",
+      "SELECT window_start, window_end, count() AS n, sum(temp) AS s FROM hop(table(readings), ts, 5s, 20s) "
+      "GROUP BY window_start, window_end",
+  };
+  for (const char* sql : queries) {
+    CAPTURE(sql);
+    const Rows base = run_batch(sql, sorted, [](std::size_t) { return std::numeric_limits<std::int64_t>::min(); });
+    CHECK(base.size() > 10);
+    const auto sm = suffix_min(sorted);
+    CHECK(run_batch(sql, sorted, [&](std::size_t i) { return sm[i]; }) == base);
+    for (std::uint32_t seed = 1; seed <= 3; ++seed) {
+      std::vector<Ev> shuffled = evs;
+      std::mt19937 rng(seed);
+      std::shuffle(shuffled.begin(), shuffled.end(), rng);
+      const auto m = suffix_min(shuffled);
+      CHECK(run_batch(sql, shuffled, [&](std::size_t i) { return m[i]; }) == base);
+    }
+  }
+  // The live rules over the same shuffled records drop some as late; batch counts all.
+  std::vector<Ev> shuffled = evs;
+  std::mt19937 rng(5);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  Runner live("SELECT count() AS n FROM tumble(readings, ts, 10s)");
+  for (const auto& e : shuffled) live.feed(e.t, e.payload);
+  live.ex->on_end(live.sink);
+  CHECK(live.ex->counters().late_events > 0);
+  ExecutorOptions o;
+  o.time_mode = TimeMode::kBatch;
+  Runner batch("SELECT count() AS n FROM tumble(table(readings), ts, 10s)", o);
+  for (const auto& e : shuffled) batch.feed(e.t, e.payload);
+  batch.ex->on_end(batch.sink);
+  std::uint64_t total = 0;
+  for (const auto& row : batch.take()) total += std::stoull(row.substr(row.find(':') + 1));
+  CHECK(total == shuffled.size());
+}
+
+TEST_CASE("HistoryClosesWindowsByTheInputBound") {
+  // Windows ending at or before the bound are emitted at once (memory follows the disorder, not
+  // the history's length); nothing is emitted before the bound passes a window's end.
+  ExecutorOptions o;
+  o.time_mode = TimeMode::kBatch;
+  Runner r("SELECT to_unix_ms(window_start) AS ws, count() AS n FROM tumble(table(readings), ts, 10s)", o);
+  r.feed(25000, P("a", 1));
+  r.feed(1000, P("a", 1));  // far behind the newest: still counted
+  CHECK(r.take().empty());
+  r.ex->advance_input_bound(10000, r.sink);
+  CHECK(r.take() == Rows{R"({"ws":0,"n":1})"});
+  CHECK(r.ex->counters().open_windows == 1);
+  r.feed(12000, P("a", 1));
+  r.ex->on_end(r.sink);
+  CHECK(r.take() == Rows{R"({"ws":10000,"n":1})", R"({"ws":20000,"n":1})"});
+}
+
+TEST_CASE("HistorySessionsMergeAcrossCompleteData") {
+  // Sessions are the connected runs of the complete data, whatever the arrival order: events
+  // that reach the executor long after the newest one still bridge two runs.
+  const char* sql = "SELECT to_unix_ms(window_start) AS ws, to_unix_ms(window_end) AS we, device, count() AS n "
+                    "FROM session(table(readings), ts, 5s) GROUP BY device";
+  std::vector<Ev> evs;
+  for (std::int64_t t : {1000, 4000, 9000, 30000, 33000, 60000}) evs.push_back(Ev{t, P("a", 1)});
+  std::vector<Ev> sorted = evs;
+  const Rows want{R"({"ws":1000,"we":14000,"device":"a","n":3})", R"({"ws":30000,"we":38000,"device":"a","n":2})",
+                  R"({"ws":60000,"we":65000,"device":"a","n":1})"};
+  CHECK(run_batch(sql, sorted, [](std::size_t) { return std::numeric_limits<std::int64_t>::min(); }) == want);
+  std::vector<Ev> reversed(evs.rbegin(), evs.rend());
+  const auto m = suffix_min(reversed);
+  CHECK(run_batch(sql, reversed, [&](std::size_t i) { return m[i]; }) == want);
+  // Live, the same reversed order drops all but the newest event of each run as late.
+  Runner live("SELECT count() AS n FROM session(readings, ts, 5s) GROUP BY device");
+  for (const auto& e : reversed) live.feed(e.t, e.payload);
+  CHECK(live.ex->counters().late_events > 0);
+  // Random orders of a larger set agree with sorted order.
+  const auto many = random_events(13, 1500);
+  std::vector<Ev> many_sorted = many;
+  std::stable_sort(many_sorted.begin(), many_sorted.end(), [](const Ev& a, const Ev& b) { return a.t < b.t; });
+  const char* sql2 = "SELECT window_start, window_end, device, count() AS n, sum(temp) AS s FROM "
+                     "session(table(readings), ts, 2s) GROUP BY device";
+  const Rows base = run_batch(sql2, many_sorted, [](std::size_t) { return std::numeric_limits<std::int64_t>::min(); });
+  CHECK(base.size() > 10);
+  std::vector<Ev> shuffled = many;
+  std::mt19937 rng(3);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  const auto ms = suffix_min(shuffled);
+  Rows got = run_batch(sql2, shuffled, [&](std::size_t i) { return ms[i]; });
+  // Sessions close in the order the bound passes their ends; compare as sets of rows.
+  Rows want2 = base;
+  std::sort(got.begin(), got.end());
+  std::sort(want2.begin(), want2.end());
+  CHECK(got == want2);
 }
 
 namespace {
