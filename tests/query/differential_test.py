@@ -7,9 +7,9 @@ are computed by `outpost query --data-dir D "SQL"` and by DuckDB (tests/query/du
   - the same windows and groups (no missing, no extra row);
   - count, min, max equal; sum and avg within 1e-9 relative of DuckDB's (its fsum/avg may differ
     in the last bits), and bit for bit equal to the correctly rounded sum (math.fsum) and
-    sum / n, as SEMANTICS.md 12 asks;
+    sum / n, as docs/SEMANTICS.md 12 asks;
   - p50/p90/p99 and quantile(temp, 0.01) within 1% relative of the exact order statistic at rank
-    floor(q (n - 1)) (SEMANTICS.md 13). DuckDB's quantile_disc uses rank ceil(q n) - 1 instead,
+    floor(q (n - 1)) (docs/SEMANTICS.md 13). DuckDB's quantile_disc uses rank ceil(q n) - 1 instead,
     so the reference takes that rank from DuckDB's sorted list of the window's values.
 The disorder is bounded (30 s) and the queries say EMIT AFTER WATERMARK AND DELAY 1m, so no event
 is late: both engines see every event.
@@ -239,7 +239,7 @@ def full(tmp):
         if got is None:
             continue
         compare_exact(f"outpost vs duckdb {clause}", got, ref, quantiles_too=True)
-        # SEMANTICS.md 12, stricter than the comparison with DuckDB: sum is the exact sum
+        # docs/SEMANTICS.md 12, stricter than the comparison with DuckDB: sum is the exact sum
         # rounded once (what math.fsum computes), avg that divided by n, bit for bit.
         py = python_reference(events, spec)
         inexact = [(k, got[k]["sum"], py[k]["sum"]) for k in set(got) & set(py)
