@@ -71,7 +71,7 @@ struct Options {
 struct StreamOptions {
   // Retention by age is measured on the log's own monotonic clock (agent running time,
   // persisted across restarts), never on wall-clock time: a board without an RTC boots in
-  // 1970 and later jumps forward (SEMANTICS 0b). 0 = keep forever.
+  // 1970 and later jumps forward (docs/SEMANTICS.md 0b). 0 = keep forever.
   std::int64_t retention_ms = 0;
   std::uint64_t retention_bytes = 0;  // 0 = no size limit for this stream
 };
@@ -81,7 +81,7 @@ enum class AppendDurability : std::uint8_t {
   kBuffered,  // in memory; durable at the next group commit (lost if the process dies first)
   kWritten,   // also written to the operating system (the stream's intake journal, one write()
               // per record) before append() returns, so a process crash (kill -9, OOM) cannot
-              // lose it. Used before acknowledging an MQTT QoS 1/2 message (SEMANTICS 0).
+              // lose it. Used before acknowledging an MQTT QoS 1/2 message (docs/SEMANTICS.md 0).
               // Recovery replays journal records that had not reached a segment yet.
 };
 

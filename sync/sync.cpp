@@ -1018,7 +1018,7 @@ class Mirror {
       char reason[256] = "";
       rd_kafka_resp_err_t code = rd_kafka_fatal_error(rk_.get(), reason, sizeof reason);
       if (code == RD_KAFKA_RESP_ERR__FENCED || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED) {
-        // SEMANTICS 20: another instance owns our transactional.id now. Stop; never fight.
+        // docs/SEMANTICS.md 20: another instance owns our transactional.id now. Stop; never fight.
         note_error("fenced: another instance took transactional.id " +
                    transactional_id(shared_->agent, s_.name) + "; this mirror stops");
         set_state(MirrorState::kFenced);

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config git
-  # libraries (see ARCHITECTURE.md: one well-kept library per job)
+  # libraries (see docs/ARCHITECTURE.md: one well-kept library per job)
   librdkafka-dev libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libuv1-dev libzstd-dev
   libyaml-cpp-dev doctest-dev libsimdjson-dev libcli11-dev libcpp-httplib-dev libsystemd-dev
   libxxhash-dev libssl-dev

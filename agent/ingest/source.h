@@ -5,7 +5,7 @@
 // to the store, dead-letter what does not decode) decides nothing about acknowledgement: the
 // source acknowledges a message to its peer (MQTT PUBACK/PUBCOMP) or consumes serial bytes only
 // after MessageSink::deliver() returned ok, i.e. after the record is written to the operating
-// system (store::AppendDurability::kWritten). That is SEMANTICS rule 0; README.md in this
+// system (store::AppendDurability::kWritten). That is docs/SEMANTICS.md 0; README.md in this
 // folder gives the exact guarantees and the threads.
 //
 // Threads: each source owns its threads (see its header). deliver() and make_durable() are

@@ -13,7 +13,7 @@ struct CountSlot {
   std::uint64_t n = 0;
 };
 // sum(): integers add exactly in int64 (overflowing values move to the double sum); doubles go
-// to an order-independent ExactSum (SEMANTICS 12).
+// to an order-independent ExactSum (docs/SEMANTICS.md 12).
 struct SumSlot {
   ExactSum d;
   std::int64_t i = 0;

@@ -1,6 +1,6 @@
 // The Executor: record-by-record filters, tumble/hop/session windows over event time with a
 // per-event watermark, late policies, emit policies and deterministic state snapshots.
-// Semantics: SEMANTICS.md rules 1-17 and agent/query/README.md.
+// Semantics: docs/SEMANTICS.md rules 1-17 and agent/query/README.md.
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -333,7 +333,7 @@ class ExecutorImpl final : public Executor {
 
   // A source that went quiet must not hold its last windows open until it speaks again (a pump
   // that stopped would never get its last minute's summary): the watermark moves past the end
-  // of every open window, so all of them close now (SEMANTICS.md 8). Events that arrive later
+  // of every open window, so all of them close now (docs/SEMANTICS.md 8). Events that arrive later
   // are judged against that watermark, i.e. late for the windows already emitted.
   void on_idle(RowSink& sink) override {
     if (!has_event_ || ended_ || batch()) return;
@@ -564,7 +564,7 @@ class ExecutorImpl final : public Executor {
   bool touches(const Session& s, std::int64_t ts) const {
     if (s.sealed) return false;
     const std::int64_t gap = q_.ast.gap_ms;
-    // Sessions merge when they touch or overlap (SEMANTICS 10): [ts, ts + gap) against
+    // Sessions merge when they touch or overlap (docs/SEMANTICS.md 10): [ts, ts + gap) against
     // [start, last + gap).
     if (ts > sat_add(s.last, gap) || s.start > sat_add(ts, gap)) return false;
     if (q_.ast.max_length_ms > 0) {

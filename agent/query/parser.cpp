@@ -607,7 +607,7 @@ class Parser {
         }
       }
       if (ast_->window != WindowKind::kSession) {
-        // Optional offset: windows aligned to the epoch plus it (SEMANTICS 1).
+        // Optional offset: windows aligned to the epoch plus it (docs/SEMANTICS.md 1).
         if (cur().type == Tok::kComma && (peek().type == Tok::kInterval || is_kw(peek(), "interval"))) {
           advance();
           at = cur().offset;

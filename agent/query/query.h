@@ -11,7 +11,7 @@
 //
 // The executor is a pure function of the records it was fed (and the on_idle/on_periodic calls):
 // it never reads a clock, so results do not depend on batching or on when the process
-// restarted (SEMANTICS.md 4, 14, 16). The runner (agent/runtime/query_host) owns timing, the
+// restarted (docs/SEMANTICS.md 4, 14, 16). The runner (agent/runtime/query_host) owns timing, the
 // log and checkpoints.
 //
 // Input records are store records whose payload is a JSON object (what the decoders store for
@@ -140,7 +140,7 @@ class Executor {
   virtual ~Executor() = default;
   virtual void on_record(const store::RecordView& record, RowSink& sink) = 0;
   // The input was quiet for the idle timeout: watermark = max event time + 1; every window
-  // that ends at or before it closes (SEMANTICS.md 8).
+  // that ends at or before it closes (docs/SEMANTICS.md 8).
   virtual void on_idle(RowSink& sink) = 0;
   virtual void on_periodic(RowSink& sink) = 0;
   virtual void on_end(RowSink& sink) = 0;  // bounded input done: emit every open window

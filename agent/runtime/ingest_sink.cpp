@@ -103,7 +103,7 @@ Status IngestSink::deliver(const ingest::SourceMessage& m) {
   rec.payload = decoded.payload;
   rec.key = decoded.key;
   rec.event_time_ms = decoded.event_time_ms;
-  // Written to the OS before the source acknowledges (SEMANTICS 0). An MQTT QoS 0 message is
+  // Written to the OS before the source acknowledges (docs/SEMANTICS.md 0). An MQTT QoS 0 message is
   // never acknowledged (the broker forgets it once sent), so it waits for the group commit
   // like any buffered append and saves one write() per message.
   const auto durability = mqtt_ && m.qos == 0 ? store::AppendDurability::kBuffered : store::AppendDurability::kWritten;

@@ -2,7 +2,7 @@
 //  - QueryHost: one configured continuous query inside the daemon, on its own thread: reads
 //    its input stream from a checkpointed position (backfilling history first when asked),
 //    feeds the executor, appends result rows to the result stream and late events to the late
-//    stream, and checkpoints (SEMANTICS.md 15-17).
+//    stream, and checkpoints (docs/SEMANTICS.md 15-17).
 //  - run_query(): one query over what is stored, optionally continuing live (`outpost query`,
 //    /v1/query).
 //

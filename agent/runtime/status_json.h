@@ -39,7 +39,7 @@ struct StatusSnapshot {
   std::int64_t started_ms = 0;
   std::int64_t now_ms = 0;
   // Ages (silence, offline time, which store event came last) are measured on the monotonic
-  // clock (steady_clock ms): a wall clock set by NTP may jump either way (SEMANTICS 0b).
+  // clock (steady_clock ms): a wall clock set by NTP may jump either way (docs/SEMANTICS.md 0b).
   std::int64_t started_steady_ms = 0;
   std::int64_t now_steady_ms = 0;
   std::vector<StreamSnapshot> streams;        // declared in the config

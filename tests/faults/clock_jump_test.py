@@ -93,7 +93,7 @@ def log_rows(data, stream):
 
 def expected_windows(n):
     """Per (window start, device): (count, sum) of every window: the idle timeout closes every
-    open window, the one holding the newest event included (SEMANTICS.md 8)."""
+    open window, the one holding the newest event included (docs/SEMANTICS.md 8)."""
     out = {}
     for i in range(n):
         r = reading(i)

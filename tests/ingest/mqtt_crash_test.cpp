@@ -1,5 +1,5 @@
 // kill -9 of the ingesting process loses no message that was acknowledged to the broker
-// (SEMANTICS 0). A message acknowledged but not stored would never come back: the broker
+// (docs/SEMANTICS.md 0). A message acknowledged but not stored would never come back: the broker
 // forgets it. So after a SIGKILL mid-stream and a restart on the same persistent session,
 // every published message must be in the store.
 #include <doctest/doctest.h>

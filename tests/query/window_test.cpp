@@ -1,5 +1,5 @@
 // Windows, watermark, emit and late policies: golden event sequences with the exact rows
-// expected (SEMANTICS.md 1-14, 17).
+// expected (docs/SEMANTICS.md 1-14, 17).
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -360,7 +360,7 @@ TEST_CASE("HistoricalAggregatesEmitAtEnd") {
   r.ex->on_end(r.sink);
   const auto rows = r.take();
   REQUIRE(rows.size() == 2);
-  // p50 is the sketch's estimate: within 1% of 2 (SEMANTICS 13).
+  // p50 is the sketch's estimate: within 1% of 2 (docs/SEMANTICS.md 13).
   CHECK(rows[1].rfind(R"({"device":"b","n":1,"a":2,"m":1.99)", 0) == 0);
   CHECK(rows[1].find(R"("sd":0})") != std::string::npos);
   CHECK(rows[0].rfind(R"({"device":"a","n":2,"a":2,"m":)", 0) == 0);
@@ -377,7 +377,7 @@ TEST_CASE("WhereFilteredRecordsStillAdvanceTheWatermark") {
   CHECK(r.take() == Rows{R"({"n":1})"});
 }
 
-// ---- shuffle (SEMANTICS 14) and restart (SEMANTICS 16) ----
+// ---- shuffle (docs/SEMANTICS.md 14) and restart (docs/SEMANTICS.md 16) ----
 
 namespace {
 

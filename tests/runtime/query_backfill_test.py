@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Backfill then live, with no gap and no overlap at the switch (SEMANTICS.md 15).
+"""Backfill then live, with no gap and no overlap at the switch (docs/SEMANTICS.md 15).
 
 A stream holds stored readings; `outpost run` starts a filter query from `earliest` while a real
 mosquitto delivers live readings into the same stream during the backfill. When the query has

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Continuous queries inside `outpost run` (SEMANTICS.md 15-17):
+"""Continuous queries inside `outpost run` (docs/SEMANTICS.md 15-17):
 
 - A window query and a filter query backfill a stored stream from `earliest`; their result
   streams hold exactly the rows `outpost query` computes over the same data.
