@@ -6,6 +6,7 @@
 //   for each input record, in sequence order:  exec->on_record(record, sink);
 //   when the input has been quiet for options.idle_timeout_ms:  exec->on_idle(sink);
 //   every query->emit_period_ms() (EMIT PERIODIC):  exec->on_periodic(sink);
+//   batch mode (table()): exec->advance_input_bound(b, sink) whenever the input's lower bound rises;
 //   at the end of a bounded input (table(), `outpost query` without --follow):  exec->on_end(sink);
 //   checkpoint: exec->save_state() together with the last input seq fed and the output seq.
 //
@@ -139,8 +140,9 @@ class Executor {
                                           const ExecutorOptions& options);
   virtual ~Executor() = default;
   virtual void on_record(const store::RecordView& record, RowSink& sink) = 0;
-  // The input was quiet for the idle timeout: watermark = max event time + 1; every window
-  // that ends at or before it closes (docs/SEMANTICS.md 8).
+  // The input was quiet for the idle timeout (live mode): the watermark moves to the end of the
+  // last open window (at least max event time + 1), so every open window closes and is emitted
+  // (docs/SEMANTICS.md 8). Ignored in batch mode.
   virtual void on_idle(RowSink& sink) = 0;
   virtual void on_periodic(RowSink& sink) = 0;
   virtual void on_end(RowSink& sink) = 0;  // bounded input done: emit every open window
