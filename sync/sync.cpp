@@ -130,6 +130,9 @@ struct Shared {
   Scheduler scheduler;
 };
 
+// The catalog cursor of an at-least-once mirror is written at least this often while it moves.
+constexpr std::int64_t kCursorIntervalMs = 250;
+
 // One unit of the at-least-once window: a record (first == last) or a gap report covering
 // first..last. Units are in sequence order; the cursor is the last of the done prefix.
 struct Unit {
@@ -346,17 +349,40 @@ class Mirror {
     next_seq_ = ro.from_seq;
   }
 
-  void commit_local_cursor(bool force) {
+  // Writes confirmed_ to the catalog. A failed write is reported and retried at the next
+  // interval, not on every turn of the loop.
+  void commit_local_cursor() {
     if (confirmed_ <= committed_cursor_) return;
     std::int64_t now = mono_ms();
-    if (!force && now - last_cursor_commit_ms_ < 250) return;
+    last_cursor_commit_ms_ = now;
     if (Status st = shared_->log->commit_cursor(stream_, cursor_name_, confirmed_); !st) {
-      note_error("mirror " + s_.name + ": commit cursor: " + st.message());
+      note_error("mirror " + s_.name + ": commit cursor: " + st.message() +
+                 (s_.delivery == Delivery::kAtLeastOnce ? " (sending on; a crash now re-sends more than max_in_flight)"
+                                                        : ""));
+      cursor_write_failing_ = true;
       return;
     }
     committed_cursor_ = confirmed_;
-    last_cursor_commit_ms_ = now;
+    unsaved_ = 0;
+    cursor_write_failing_ = false;
   }
+
+  // At-least-once: writes the cursor every kCursorIntervalMs, and at once when the records
+  // confirmed since the last write hold half the window (so a fast drain is not held back
+  // by the interval; see unsaved_window()).
+  void commit_local_cursor_if_due() {
+    std::int64_t now = mono_ms();
+    bool interval = now - last_cursor_commit_ms_ >= kCursorIntervalMs;
+    bool window = !cursor_write_failing_ && unsaved_ >= std::max<std::size_t>(1, s_.max_in_flight / 2);
+    if (interval || window) commit_local_cursor();
+  }
+
+  // Units produced in this life that the saved cursor does not cover: those still in the
+  // window plus those confirmed since the last cursor write. A crash re-sends at most these
+  // (the next life starts at the saved cursor + 1), so producing stops at max_in_flight.
+  // While the catalog refuses the cursor, only the window counts: data keeps leaving a
+  // gateway whose disk is failing, and the error says the bound does not hold meanwhile.
+  std::size_t unsaved_window() const { return units_.size() + (cursor_write_failing_ ? 0 : unsaved_); }
 
   // The pieces of [first, last] the log no longer has, with the reason the store recorded.
   std::vector<GapPiece> gap_pieces(std::uint64_t first, std::uint64_t last) {
@@ -615,6 +641,7 @@ class Mirror {
         bytes += u.bytes;
       }
       units_.pop_front();
+      ++unsaved_;
     }
     if (gap_last > gap_hwm_) record_gaps_reported(gap_last, gaps, lost);
     if (records || gaps) {
@@ -676,7 +703,7 @@ class Mirror {
     }
     std::size_t n = 0;
     store::RecordView rec;
-    while (n < 2000 && in_flight_ < s_.max_in_flight && !need_redrive_ && !fatal_) {
+    while (n < 2000 && unsaved_window() < s_.max_in_flight && !need_redrive_ && !fatal_) {
       if (!rate_allows()) break;
       auto r = reader_->next(&rec);
       if (r == store::Reader::Next::kEnd) {
@@ -818,7 +845,7 @@ class Mirror {
     while (!stopping()) {
       rd_kafka_poll(rk_.get(), 0);
       advance();
-      commit_local_cursor(false);
+      commit_local_cursor_if_due();
       publish_in_flight();
       // After serving the reports (above), so a record confirmed meanwhile is not expired.
       if (!need_redrive_ && !fatal_ && unconfirmed_timeout_ms_ > 0 && !units_.empty() &&
@@ -867,7 +894,7 @@ class Mirror {
     // Shutdown: give in-flight records a chance to be confirmed, then keep what was.
     rd_kafka_flush(rk_.get(), static_cast<int>(std::max<std::int64_t>(0, stop_timeout_ms_)));
     advance();
-    commit_local_cursor(true);
+    commit_local_cursor();
     rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(rk_.get(), 0);
     destroy_producer();
@@ -1000,7 +1027,7 @@ class Mirror {
     std::uint64_t kafka_seq = cur->value_or(s_.start_seq > 0 ? s_.start_seq - 1 : 0);
     confirmed_ = std::max(kafka_seq, local_seq);
     committed_cursor_ = local_seq;
-    commit_local_cursor(true);
+    commit_local_cursor();
     open_reader(confirmed_ + 1);
     {
       std::lock_guard<std::mutex> lk(metrics_mu_);
@@ -1239,7 +1266,7 @@ class Mirror {
     link_down_ = false;
     if (state() != MirrorState::kOnline) set_state(MirrorState::kOnline);
     note_confirmed(records, bytes);
-    commit_local_cursor(true);
+    commit_local_cursor();
     return true;
   }
 
@@ -1299,7 +1326,9 @@ class Mirror {
   std::uint64_t next_seq_ = 1;          // next sequence expected from the reader
   std::uint64_t confirmed_ = 0;         // contiguous prefix Kafka confirmed
   std::uint64_t committed_cursor_ = 0;  // last value stored in the catalog
-  std::int64_t last_cursor_commit_ms_ = 0;
+  std::int64_t last_cursor_commit_ms_ = 0;  // last write (or failed attempt) of the cursor
+  std::size_t unsaved_ = 0;             // at-least-once: units confirmed since the last cursor write
+  bool cursor_write_failing_ = false;   // the last cursor write failed
   std::uint64_t gap_hwm_ = 0;           // gaps up to here were reported (meta key)
   std::vector<store::DroppedRange> dropped_;  // of our stream, cached
   std::int64_t dropped_after_id_ = 0;

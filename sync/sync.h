@@ -54,7 +54,7 @@ struct CentralSettings {
 };
 
 enum class Delivery : std::uint8_t {
-  kAtLeastOnce,  // idempotent producer; duplicates only after a crash, with the same outpost-seq
+  kAtLeastOnce,  // idempotent producer; duplicates only after a crash (<= max_in_flight), same outpost-seq
   kExactlyOnce,  // transactions carrying records a..b and the cursor {last_seq: b}
 };
 
@@ -73,7 +73,10 @@ struct MirrorSettings {
   double max_bytes_per_s = 0;    // payload+key bytes, 0 = unlimited
   Delivery delivery = Delivery::kAtLeastOnce;
   std::uint64_t start_seq = 1;   // where a mirror without any cursor starts
-  std::size_t max_in_flight = 20000;   // produced but not yet confirmed (bounds memory)
+  // at_least_once: records produced that the cursor saved in the catalog does not cover yet,
+  // at most (unconfirmed ones plus those confirmed since the last cursor write). A crash
+  // re-sends at most this many; it also bounds the window's memory. See sync/README.md.
+  std::size_t max_in_flight = 20000;
   std::size_t txn_max_records = 10000; // exactly-once: records per transaction at most
   std::int64_t txn_max_ms = 500;       // exactly-once: a transaction stays open this long at most
 };

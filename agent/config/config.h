@@ -215,6 +215,9 @@ struct MirrorConfig {
   double max_records_per_s = 0;  // 0 = unlimited
   double max_bytes_per_s = 0;    // 0 = unlimited
   Delivery delivery = Delivery::kAtLeastOnce;
+  // at_least_once: records sent and not yet covered by the saved cursor, at most (what a
+  // crash re-sends at most); the table's default, as sync::MirrorSettings'.
+  std::int64_t max_in_flight = 20000;
   Location at;
 };
 

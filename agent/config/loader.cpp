@@ -1166,6 +1166,11 @@ void read_central(Reader& r, const Section& root, const StreamIndex& x, Config* 
     mc.delivery = pick(r.choice(m, "delivery"),
                        {{"at_least_once", Delivery::kAtLeastOnce}, {"exactly_once", Delivery::kExactlyOnce}},
                        Delivery::kAtLeastOnce);
+    mc.max_in_flight = r.integer(m, "max_in_flight").value_or(mc.max_in_flight);
+    if (mc.delivery == Delivery::kExactlyOnce && m.value("max_in_flight")) {
+      r.warning(r.where_value(m, "max_in_flight"),
+                m.where("max_in_flight") + " has no effect with delivery exactly_once");
+    }
     if (!mc.name.empty() && !names.emplace(mc.name, mc.at).second) {
       r.error(m.value("name") ? r.where_value(m, "name") : m.at,
               "mirror '" + mc.name + "' is declared twice" +

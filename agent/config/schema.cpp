@@ -252,6 +252,10 @@ const std::vector<Key> kTable = {
     {.path = "central.mirrors[].delivery", .type = T::kChoice, .def = "at_least_once",
      .choices = "at_least_once|exactly_once",
      .doc = "exactly_once: Kafka transactions with the cursor in cursor_topic; read with read_committed."},
+    {.path = "central.mirrors[].max_in_flight", .type = T::kInt, .def = "20000", .min = 1, .max = 1000000,
+     .doc = "at_least_once: records sent that the saved cursor does not cover yet, at most. A crash re-sends at "
+            "most this many (duplicates with the same outpost-seq). Lower: fewer duplicates, but a backlog drains "
+            "more slowly over a link with a long round trip. exactly_once ignores it."},
 
     // ---- health
     {.path = "health", .type = T::kSection, .doc = "When /healthz says 503 (and the watchdog stops)."},

@@ -177,6 +177,7 @@ sync::SyncSettings sync_settings_of(const config::Config& c) {
     ms.max_bytes_per_s = m.max_bytes_per_s;
     ms.delivery = m.delivery == config::Delivery::kExactlyOnce ? sync::Delivery::kExactlyOnce
                                                                : sync::Delivery::kAtLeastOnce;
+    ms.max_in_flight = static_cast<std::size_t>(m.max_in_flight);
     s.mirrors.push_back(std::move(ms));
   }
   return s;

@@ -8,7 +8,11 @@
 // Prints one JSON line per run: records/s, CPU time per record (user+sys of this process
 // during the drain), peak RSS during the drain; and the ratio to kcat.
 //
-//   sync_drain [--records N] [--compression zstd] [--keep DIR]
+//   sync_drain [--records N] [--compression zstd] [--keep DIR] [--modes kcat,at_least_once,exactly_once]
+//              [--max-in-flight N] [--rtt-ms MS]
+//
+// --max-in-flight: the at_least_once mirror's window (MirrorSettings::max_in_flight; default its
+// default). --rtt-ms: the mock brokers answer this much later, like a real uplink (default 0).
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,7 +71,7 @@ std::string payload_of(std::uint64_t i) {
 
 // Forks a child hosting the mock cluster; returns its bootstrap. The child exits when the
 // parent closes `*keepalive_fd` (or dies).
-std::string start_central(pid_t* child, int* keepalive_fd) {
+std::string start_central(int rtt_ms, pid_t* child, int* keepalive_fd) {
   int boot[2], keep[2];
   if (pipe(boot) != 0 || pipe(keep) != 0) std::exit(3);
   pid_t pid = fork();
@@ -76,6 +80,7 @@ std::string start_central(pid_t* child, int* keepalive_fd) {
     close(keep[1]);
     auto dc = sync::DevCentral::start(1);
     if (!dc) _exit(3);
+    if (rtt_ms > 0 && !(*dc)->set_broker_rtt(-1, rtt_ms)) _exit(3);
     std::string b = (*dc)->bootstrap() + "\n";
     if (write(boot[1], b.data(), b.size()) < 0) _exit(3);
     close(boot[1]);
@@ -101,7 +106,8 @@ struct RunResult {
 };
 
 RunResult drain(store::Log* log, const std::string& bootstrap, const std::string& compression,
-                sync::Delivery delivery, const std::string& topic, std::uint64_t n) {
+                sync::Delivery delivery, const std::string& topic, std::uint64_t n,
+                std::size_t max_in_flight) {
   sync::SyncSettings s;
   s.agent = "bench";
   s.central.brokers = bootstrap;
@@ -112,6 +118,7 @@ RunResult drain(store::Log* log, const std::string& bootstrap, const std::string
   m.stream = "raw";
   m.topic = topic;
   m.delivery = delivery;
+  if (max_in_flight > 0) m.max_in_flight = max_in_flight;
   s.mirrors.push_back(m);
   auto sy = sync::Sync::create(log, s);
   if (!sy) {
@@ -130,12 +137,15 @@ RunResult drain(store::Log* log, const std::string& bootstrap, const std::string
   return r;
 }
 
-void print(const char* mode, std::uint64_t n, const RunResult& r, double kcat_rate) {
+// `extra`: further JSON members, each starting with a comma (the settings that differ from the
+// defaults), so runs with other settings are told apart in the results.
+void print(const char* mode, std::uint64_t n, const RunResult& r, double kcat_rate, const std::string& extra) {
   double rate = static_cast<double>(n) / r.seconds;
   std::printf("{\"bench\":\"sync_drain\",\"mode\":\"%s\",\"records\":%llu,\"seconds\":%.3f,"
-              "\"records_per_s\":%.0f,\"cpu_us_per_record\":%.3f,\"peak_rss_kb\":%ld,\"vs_kcat\":%.3f}\n",
+              "\"records_per_s\":%.0f,\"cpu_us_per_record\":%.3f,\"peak_rss_kb\":%ld,\"vs_kcat\":%.3f%s}\n",
               mode, static_cast<unsigned long long>(n), r.seconds, rate,
-              r.cpu * 1e6 / static_cast<double>(n), r.rss_kb, kcat_rate > 0 ? rate / kcat_rate : 0.0);
+              r.cpu * 1e6 / static_cast<double>(n), r.rss_kb, kcat_rate > 0 ? rate / kcat_rate : 0.0,
+              extra.c_str());
   std::fflush(stdout);
 }
 
@@ -145,15 +155,30 @@ int main(int argc, char** argv) {
   std::uint64_t n = 1000000;
   std::string compression = "zstd";
   std::string keep;
+  std::string modes = "kcat,at_least_once,exactly_once";
+  std::size_t max_in_flight = 0;  // 0: MirrorSettings' default
+  int rtt_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--records") n = std::stoull(argv[i + 1]);
     else if (a == "--compression") compression = argv[i + 1];
     else if (a == "--keep") keep = argv[i + 1];
+    else if (a == "--modes") modes = argv[i + 1];
+    else if (a == "--max-in-flight") max_in_flight = std::stoull(argv[i + 1]);
+    else if (a == "--rtt-ms") rtt_ms = std::stoi(argv[i + 1]);
+    else {
+      std::cerr << "sync_drain: unknown option " << a << "\n";
+      return 2;
+    }
   }
+  auto wanted = [&](const std::string& mode) { return ("," + modes + ",").find("," + mode + ",") != std::string::npos; };
+  std::string extra;
+  if (rtt_ms > 0) extra += ",\"rtt_ms\":" + std::to_string(rtt_ms);
+  std::string alo_extra = extra;
+  if (max_in_flight > 0) alo_extra += ",\"max_in_flight\":" + std::to_string(max_in_flight);
   pid_t child = 0;
   int keepalive = -1;
-  std::string bootstrap = start_central(&child, &keepalive);  // before any thread exists
+  std::string bootstrap = start_central(rtt_ms, &child, &keepalive);  // before any thread exists
 
   fs::path dir = keep.empty() ? fs::temp_directory_path() / ("outpost-bench-sync-" + std::to_string(getpid())) : fs::path(keep);
   fs::remove_all(dir);
@@ -178,20 +203,30 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "filled %llu records in %.2fs; cluster %s\n", static_cast<unsigned long long>(n),
                now_s() - t0, bootstrap.c_str());
 
-  // kcat -P: the same records, keys and (constant) headers, idempotent, same codec.
-  std::string cmd = "kcat -b " + bootstrap + " -P -t bench.kcat -K '\t' -z " + compression +
-                    " -X enable.idempotence=true -X linger.ms=10 -H outpost-agent=bench -H outpost-stream=raw"
-                    " -H outpost-seq=0 -H outpost-event-time=0 -l " + (dir / "records.tsv").string();
-  double k0 = now_s();
-  int rc = std::system(cmd.c_str());
-  double kcat_s = now_s() - k0;
-  double kcat_rate = rc == 0 ? static_cast<double>(n) / kcat_s : 0;
-  std::printf("{\"bench\":\"sync_drain\",\"mode\":\"kcat\",\"records\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"rc\":%d}\n",
-              static_cast<unsigned long long>(n), kcat_s, kcat_rate, rc);
-  std::fflush(stdout);
+  double kcat_rate = 0;
+  if (wanted("kcat")) {
+    // kcat -P: the same records, keys and (constant) headers, idempotent, same codec.
+    std::string cmd = "kcat -b " + bootstrap + " -P -t bench.kcat -K '\t' -z " + compression +
+                      " -X enable.idempotence=true -X linger.ms=10 -H outpost-agent=bench -H outpost-stream=raw"
+                      " -H outpost-seq=0 -H outpost-event-time=0 -l " + (dir / "records.tsv").string();
+    double k0 = now_s();
+    int rc = std::system(cmd.c_str());
+    double kcat_s = now_s() - k0;
+    kcat_rate = rc == 0 ? static_cast<double>(n) / kcat_s : 0;
+    std::printf("{\"bench\":\"sync_drain\",\"mode\":\"kcat\",\"records\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"rc\":%d%s}\n",
+                static_cast<unsigned long long>(n), kcat_s, kcat_rate, rc, extra.c_str());
+    std::fflush(stdout);
+  }
 
-  print("at_least_once", n, drain(log->get(), bootstrap, compression, sync::Delivery::kAtLeastOnce, "bench.alo", n), kcat_rate);
-  print("exactly_once", n, drain(log->get(), bootstrap, compression, sync::Delivery::kExactlyOnce, "bench.eos", n), kcat_rate);
+  if (wanted("at_least_once")) {
+    print("at_least_once", n,
+          drain(log->get(), bootstrap, compression, sync::Delivery::kAtLeastOnce, "bench.alo", n, max_in_flight),
+          kcat_rate, alo_extra);
+  }
+  if (wanted("exactly_once")) {
+    print("exactly_once", n, drain(log->get(), bootstrap, compression, sync::Delivery::kExactlyOnce, "bench.eos", n, 0),
+          kcat_rate, extra);
+  }
 
   log->reset();
   close(keepalive);

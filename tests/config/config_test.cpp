@@ -375,7 +375,7 @@ central:
   properties: {message.timeout.ms: "300000"}
   mirrors:
     - {name: raw, stream: readings, topic: site.readings, key: none, priority: 5, max_rate: 1MiB/s, delivery: exactly_once}
-    - {stream: readings_1m, max_rate: 100/s}
+    - {stream: readings_1m, max_rate: 100/s, max_in_flight: 5000}
 health: {source_silence: 5m, sync_offline: 1h, query_lag: 10m}
 )";
 
@@ -424,6 +424,8 @@ TEST_CASE("every key in the table is bound to a struct field, and lands where it
   CHECK(c.central.mirrors[1].name == "readings_1m");
   CHECK(c.central.mirrors[1].topic == "readings_1m");
   CHECK(c.central.mirrors[1].max_records_per_s == 100);
+  CHECK(c.central.mirrors[1].max_in_flight == 5000);
+  CHECK(c.central.mirrors[0].max_in_flight == 20000);  // the table's default
   CHECK(c.health.query_lag_ms == 600'000);
   std::vector<std::string> all = c.all_stream_names();
   CHECK(std::find(all.begin(), all.end(), "readings_1m_late") != all.end());
@@ -496,6 +498,13 @@ TEST_CASE("warnings flag legal but risky settings without failing") {
   REQUIRE(warnings_of(r).size() == 1);
   CHECK(warnings_of(r)[0].find("clean_session is true: QoS 1/2 messages published while Outpost is down are lost") !=
         std::string::npos);
+
+  r = parse("agent: {data_dir: /tmp/x}\nstreams: [{name: r}]\ncentral:\n  brokers: h:9092\n"
+            "  mirrors: [{stream: r, delivery: exactly_once, max_in_flight: 100}]\n");
+  CHECK(r.ok());
+  CHECK(warnings_of(r) == std::vector<std::string>{
+                              "t.yaml:5:64: warning: central.mirrors[0].max_in_flight has no effect with delivery "
+                              "exactly_once"});
 }
 
 TEST_CASE("garbage never crashes the loader: it becomes diagnostics") {

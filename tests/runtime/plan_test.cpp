@@ -66,7 +66,7 @@ central:
   brokers: 127.0.0.1:9092
   mirrors:
     - {stream: readings, delivery: exactly_once, max_rate: 500/s}
-    - {stream: flow.bad, key: none}
+    - {stream: flow.bad, key: none, max_in_flight: 2000}
 health: {source_silence: 5m}
 )";
 
@@ -127,6 +127,9 @@ TEST_CASE("a site config becomes the plan the daemon runs, with defaults and sec
   CHECK(p.sync.mirrors[0].max_records_per_s == 500);
   CHECK(p.sync.mirrors[1].key == sync::KeyMode::kNone);
   CHECK(p.sync.mirrors[1].topic == "flow.bad");
+  CHECK(p.sync.mirrors[1].max_in_flight == 2000);
+  // Unset, the config table's default: the same as sync's own.
+  CHECK(p.sync.mirrors[0].max_in_flight == sync::MirrorSettings{}.max_in_flight);
   CHECK(p.health.source_silence_ms == 5 * 60 * 1000);
   CHECK(p.health.sync_offline_ms == 15 * 60 * 1000);
 }

@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "store/log.h"
 
@@ -44,6 +48,24 @@ class FakeLog final : public store::Log {
   bool reader_stalled() const {
     std::lock_guard<std::mutex> lk(mu_);
     return stalled_ > 0;
+  }
+
+  // Test hook: while set, commit_cursor fails (a catalog that cannot be written).
+  void fail_cursor_commits(bool fail) {
+    std::lock_guard<std::mutex> lk(mu_);
+    fail_cursor_commits_ = fail;
+  }
+  // Test hook: the most any record read from the stream so far was ahead of the cursor
+  // `name` as saved at that moment (seq - saved cursor; no cursor counts as 0). A mirror sends
+  // only what it read, so this is the most a crash at any moment would have re-sent.
+  void watch_cursor(store::StreamId id, std::string name) {
+    std::lock_guard<std::mutex> lk(mu_);
+    watch_ = {id, std::move(name)};
+    max_read_ahead_ = 0;
+  }
+  std::uint64_t max_read_ahead() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return max_read_ahead_;
   }
 
   Result<store::StreamId> open_stream(std::string_view name, const store::StreamOptions& = {}) override {
@@ -101,6 +123,12 @@ class FakeLog final : public store::Log {
       if (it == recs.end()) return Next::kEnd;
       cur_ = *it;
       next_ = cur_.seq + 1;
+      if (log_->watch_ && log_->watch_->first == id_) {
+        auto& cursors = log_->streams_[id_].cursors;
+        auto c = cursors.find(log_->watch_->second);
+        std::uint64_t saved = c == cursors.end() ? 0 : c->second;
+        if (cur_.seq > saved) log_->max_read_ahead_ = std::max(log_->max_read_ahead_, cur_.seq - saved);
+      }
       out->seq = cur_.seq;
       out->event_time_ms = cur_.ts;
       out->ingest_time_ms = cur_.ts;
@@ -136,6 +164,7 @@ class FakeLog final : public store::Log {
   Status unregister_cursor(store::StreamId, std::string_view) override { return Status::ok(); }
   Status commit_cursor(store::StreamId id, std::string_view name, std::uint64_t seq) override {
     std::lock_guard<std::mutex> lk(mu_);
+    if (fail_cursor_commits_) return Status::io_error("catalog: store cursor: disk I/O error (test)");
     streams_[id].cursors[std::string(name)] = seq;
     return Status::ok();
   }
@@ -204,6 +233,9 @@ class FakeLog final : public store::Log {
   static constexpr std::uint64_t kNoStall = ~std::uint64_t{0};
   std::uint64_t stall_after_ = kNoStall;  // see stall_readers_after()
   int stalled_ = 0;                       // readers blocked there now
+  bool fail_cursor_commits_ = false;      // see fail_cursor_commits()
+  std::optional<std::pair<store::StreamId, std::string>> watch_;  // see watch_cursor()
+  std::uint64_t max_read_ahead_ = 0;
 };
 
 }  // namespace outpost::testing

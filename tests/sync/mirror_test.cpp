@@ -219,6 +219,58 @@ TEST_CASE("AtLeastOnceResumesAfterRestartFromTheCursor") {
   CHECK(recs.size() == 2000);
 }
 
+TEST_CASE("AtLeastOnceNeverSendsMoreThanMaxInFlightBeyondTheSavedCursor") {
+  // A crash re-sends what was sent above the cursor saved in the catalog. A backlog drains far
+  // faster than the cursor's 250 ms interval: counting the window from the confirmed cursor
+  // only, a crash in the middle re-sent thousands here, not 500.
+  auto dc = start_central(1);
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  append_n(log, id, 20000);
+  log.watch_cursor(id, "sync:m");
+  auto s = settings_for(dc->bootstrap());
+  auto m = mirror("m", "raw", "t.window");
+  m.max_in_flight = 500;
+  s.mirrors.push_back(m);
+  auto sync = start_sync(log, s);
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor == 20000; }));
+  CHECK(log.max_read_ahead() > 0);
+  CHECK(log.max_read_ahead() <= 500);
+  sync->stop(2000);
+  CHECK(log.cursor(id, "sync:m")->value_or(0) == 20000);
+  std::vector<KafkaRecord> recs;
+  REQUIRE(read_topic(dc->bootstrap(), "t.window", &recs));
+  auto seen = check(recs, "raw");
+  CHECK(seen.count.size() == 20000);
+  CHECK(recs.size() == 20000);
+  CHECK(seen.ordered_per_key);
+}
+
+TEST_CASE("AtLeastOnceKeepsSendingWhileTheCursorCannotBeSaved") {
+  // A catalog that refuses the cursor (a failing disk) does not stop the data leaving the
+  // gateway: the window then counts from the confirmed cursor, and the error says so.
+  auto dc = start_central(1);
+  FakeLog log;
+  auto id = *log.open_stream("raw");
+  append_n(log, id, 3000);
+  log.fail_cursor_commits(true);
+  auto s = settings_for(dc->bootstrap());
+  auto m = mirror("m", "raw", "t.nocursor");
+  m.max_in_flight = 500;
+  s.mirrors.push_back(m);
+  auto sync = start_sync(log, s);
+  REQUIRE(wait_until([&] { return metrics_of(*sync, "m").cursor == 3000; }));
+  auto mm = metrics_of(*sync, "m");
+  CHECK(mm.errors > 0);
+  CHECK(mm.last_error.find("commit cursor") != std::string::npos);
+  CHECK(mm.last_error.find("re-sends more than max_in_flight") != std::string::npos);
+  CHECK(!log.cursor(id, "sync:m")->has_value());
+  // Once the catalog takes writes again the cursor is saved within its interval.
+  log.fail_cursor_commits(false);
+  CHECK(wait_until([&] { return log.cursor(id, "sync:m")->value_or(0) == 3000; }, 5000));
+  sync->stop(2000);
+}
+
 TEST_CASE("OutageLongerThanMessageTimeoutLosesNothingAndKeepsOrderPerKey") {
   auto dc = start_central(3);
   FakeLog log;

@@ -7,10 +7,13 @@
 //       --mirror NAME=STREAM:TOPIC[:at_least_once|exactly_once[:PRIORITY]] ...
 //       [--ingest-stream S --ingest-count N --ingest-rate R] [--until-synced]
 //       [--status-file F] [--prop k=v ...] [--quota-bytes N --segment-bytes N]
+//       [--max-in-flight N]
+//   outpost_sync_driver cursor --data DIR --stream S --mirror NAME
 //
 // `sync` writes the mirrors' metrics as one JSON object to --status-file (atomically, every
 // 100 ms) and exits 0 once every mirror's cursor reached the stream's durable end (with
-// --until-synced, after ingest finished), or on SIGTERM/SIGINT.
+// --until-synced, after ingest finished), or on SIGTERM/SIGINT. `cursor` prints the mirror's
+// cursor as saved in the catalog (what a restart resumes after), or "none".
 #include <CLI/CLI.hpp>
 
 #include <atomic>
@@ -128,6 +131,8 @@ int main(int argc, char** argv) {
   std::string gap_topic = "outpost.gaps", cursor_topic = "outpost.cursors";
   std::int64_t backoff_ms = 200;
   double max_rate = 0;
+  std::size_t max_in_flight = 0;  // 0: MirrorSettings' default
+  std::string mirror_name;
 
   auto* ap = app.add_subcommand("append");
   ap->add_option("--data", data)->required();
@@ -153,6 +158,12 @@ int main(int argc, char** argv) {
   sy->add_option("--backoff-ms", backoff_ms);
   sy->add_flag("--until-synced", until_synced);
   sy->add_option("--max-rate", max_rate, "records/s per mirror");
+  sy->add_option("--max-in-flight", max_in_flight, "at_least_once window per mirror");
+
+  auto* cu = app.add_subcommand("cursor");
+  cu->add_option("--data", data)->required();
+  cu->add_option("--stream", stream)->required();
+  cu->add_option("--mirror", mirror_name)->required();
   CLI11_PARSE(app, argc, argv);
 
   store::Options opt;
@@ -172,6 +183,20 @@ int main(int argc, char** argv) {
       std::cerr << "driver: append: " << st.message() << "\n";
       return 3;
     }
+    return 0;
+  }
+  if (cu->parsed()) {
+    auto id = (*log)->find_stream(stream);
+    if (!id) {
+      std::cerr << "driver: cursor: " << id.status().message() << "\n";
+      return 3;
+    }
+    auto c = (*log)->cursor(*id, "sync:" + mirror_name);
+    if (!c) {
+      std::cerr << "driver: cursor: " << c.status().message() << "\n";
+      return 3;
+    }
+    std::cout << (c->has_value() ? std::to_string(**c) : std::string("none")) << "\n";
     return 0;
   }
 
@@ -198,6 +223,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     m.max_records_per_s = max_rate;
+    if (max_in_flight > 0) m.max_in_flight = max_in_flight;
     if (!(*log)->find_stream(m.stream)) (void)(*log)->open_stream(m.stream);
     s.mirrors.push_back(m);
   }
