@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "store/env.h"
+#include "store/filename.h"
 
 namespace outpost::store {
 
@@ -68,6 +69,7 @@ void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
 
 constexpr const char* kTables[] = {"streams", "segments", "cursors", "checkpoints", "meta", "dropped_ranges"};
 
+// SQLite's companion files of a database: "-journal", "-wal", "-shm".
 std::filesystem::path with_suffix(const std::filesystem::path& p, const char* suffix) {
   return std::filesystem::path(p.string() + suffix);
 }
@@ -154,7 +156,7 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 Status Catalog::create(const std::filesystem::path& path, Env* env) {
-  const auto tmp = with_suffix(path, ".tmp");
+  const auto tmp = temp_path(path);
   const auto where = [&](Status st) { return st.with_context("creating catalog " + path.string()); };
   // Leftovers of a creation cut short are rebuilt from scratch. Companions of a catalog.db that
   // no longer exists must go too: SQLite would apply a stale -wal or -journal to the new file.

@@ -63,8 +63,8 @@ struct CursorRow {
 class Catalog {
  public:
   // Read-write: opens the catalog, creating it (atomically, see above) if missing. An
-  // existing catalog that lacks tables (left by a version that created them one by one and was
-  // killed meanwhile) gets them in one transaction. Each such repair is appended to *repairs.
+  // existing catalog that lacks tables (one created table by table, cut short) gets them in one
+  // transaction, and a line saying so is appended to *repairs.
   // Read-only: never writes. Status::not_found if there is no catalog file; any other error
   // (not a database, tables missing, a hot rollback journal it may not roll back) means the
   // catalog cannot be used as it is, and the caller reads the segment files instead.
