@@ -20,9 +20,10 @@ to get there on a loaded 2-core machine, more under ASan. After each kill, with 
 Half of the runs start with an empty data dir made beforehand (as systemd's StateDirectory=
 does), half with none at all. Every process started is killed by its PID; waits have deadlines.
 
-Kill counts: OUTPOST_APPEND_KILLS (default 200) and OUTPOST_RUN_KILLS (default 100). Under
-ASan/UBSan (OUTPOST_SANITIZE=ON, the debug preset) every process starts several times slower,
-so the defaults there are 100 and 50: the same 0-50 ms spread, sampled half as densely.
+Kill counts: OUTPOST_APPEND_KILLS (default 200) and OUTPOST_RUN_KILLS (default 100): ~70-130 s
+on a shared 2-core machine. Under ASan/UBSan (OUTPOST_SANITIZE=ON, the debug preset) each of the
+six processes an iteration starts takes ~0.5 s (150 kills took 450 s), so the defaults there are
+40 and 20: the same 0-50 ms spread, sampled five times less densely (~3 min).
 """
 import json
 import os
@@ -38,8 +39,8 @@ from outpost_testlib import check, finish  # noqa: E402
 
 OUTPOST = os.environ["OUTPOST_BIN"]
 SANITIZED = os.environ.get("OUTPOST_SANITIZE", "").upper() in ("ON", "1", "TRUE", "YES")
-APPEND_KILLS = int(os.environ.get("OUTPOST_APPEND_KILLS", "100" if SANITIZED else "200"))
-RUN_KILLS = int(os.environ.get("OUTPOST_RUN_KILLS", "50" if SANITIZED else "100"))
+APPEND_KILLS = int(os.environ.get("OUTPOST_APPEND_KILLS", "40" if SANITIZED else "200"))
+RUN_KILLS = int(os.environ.get("OUTPOST_RUN_KILLS", "20" if SANITIZED else "100"))
 WINDOW_S = 0.050
 STEP_TIMEOUT_S = 60  # per reader or appender run; generous for ASan on a loaded 2-core box
 STREAM = "feed"
@@ -73,9 +74,10 @@ def run(args, stdin=None, timeout=STEP_TIMEOUT_S):
 
 def killed_after(args, lock_file, delay_s, stdin_data=None, close_stdin=True):
     """Starts args, kill -9s it delay_s after lock_file appeared (if it is still running) and
-    returns what it printed on stdout before it died."""
+    returns what it printed on stdout before it died, and a problem if it ended on its own with
+    an error (a sanitizer report, a failed open) rather than by the kill or a clean exit."""
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         if stdin_data is not None:
             try:
@@ -100,13 +102,18 @@ def killed_after(args, lock_file, delay_s, stdin_data=None, close_stdin=True):
             pass
         proc.wait(timeout=STEP_TIMEOUT_S)
     out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
     proc.stdout.close()
+    proc.stderr.close()
     if proc.stdin and not proc.stdin.closed:
         try:
             proc.stdin.close()
         except BrokenPipeError:
             pass
-    return out
+    problem = None
+    if proc.returncode not in (0, -signal.SIGKILL):
+        problem = f"{' '.join(args[1:3])} ended by itself with exit {proc.returncode}: {err.strip()[-2000:]}"
+    return out, problem
 
 
 def acknowledged(out):
@@ -229,13 +236,14 @@ def main(tmp):
         sent = [payload(n) for n in range(1, LINES_PER_APPEND + 1)]
         # Most runs get their whole input at once and may finish inside the window; every
         # fourth keeps stdin open, so it is killed while waiting for more.
-        out = killed_after([OUTPOST, "log", "append", "--data-dir", data, "--stream", STREAM, "--progress"],
-                           os.path.join(data, "LOCK"), delay, ("\n".join(sent) + "\n").encode(), close_stdin=i % 4 != 3)
+        out, ended = killed_after([OUTPOST, "log", "append", "--data-dir", data, "--stream", STREAM, "--progress"],
+                                  os.path.join(data, "LOCK"), delay, ("\n".join(sent) + "\n").encode(),
+                                  close_stdin=i % 4 != 3)
         acked = acknowledged(out)
         acked_runs += acked > 0
         state = state_at_kill(data, STREAM)
         tallies["append"][state] = tallies["append"].get(state, 0) + 1
-        problems = check_dir(data, STREAM, acked, sent)
+        problems = ([ended] if ended else []) + check_dir(data, STREAM, acked, sent)
         if problems:
             failed_iterations.append((f"append kill at {delay * 1000:.2f} ms (dir {'made' if i % 2 == 0 else 'absent'})", problems))
         shutil.rmtree(os.path.dirname(data), ignore_errors=True)
@@ -254,10 +262,10 @@ def main(tmp):
         config = os.path.join(base, "outpost.yaml")
         with open(config, "w") as f:
             f.write(RUN_YAML.format(data=data))
-        killed_after([OUTPOST, "run", "--config", config], os.path.join(data, "LOCK"), delay)
+        _, ended = killed_after([OUTPOST, "run", "--config", config], os.path.join(data, "LOCK"), delay)
         state = state_at_kill(data, "readings")
         tallies["run"][state] = tallies["run"].get(state, 0) + 1
-        problems = check_dir(data, "readings", 0, [])
+        problems = ([ended] if ended else []) + check_dir(data, "readings", 0, [])
         if problems:
             failed_iterations.append((f"run kill at {delay * 1000:.2f} ms (dir {'made' if i % 2 == 0 else 'absent'})", problems))
         shutil.rmtree(base, ignore_errors=True)
