@@ -2,6 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <iterator>
+
+#include "store/env.h"
+#include "store/filename.h"
+
 namespace outpost::store {
 
 void SqliteDeleter::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -60,25 +67,179 @@ void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
-}  // namespace
+constexpr const char* kTables[] = {"streams", "segments", "cursors", "checkpoints", "meta", "dropped_ranges"};
 
-Result<std::unique_ptr<Catalog>> Catalog::open(const std::filesystem::path& path, bool read_only) {
-  if (read_only && !std::filesystem::exists(path)) return Status::not_found(path.string() + ": no catalog");
+// SQLite's companion files of a database: "-journal", "-wal", "-shm".
+std::filesystem::path with_suffix(const std::filesystem::path& p, const char* suffix) {
+  return std::filesystem::path(p.string() + suffix);
+}
+
+Status exec_on(sqlite3* db, const char* sql) {
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK) {
+    std::string m = msg ? msg : sqlite3_errstr(rc);
+    sqlite3_free(msg);
+    return Status::io_error("catalog: " + m);
+  }
+  return Status::ok();
+}
+
+Result<SqlitePtr> open_db(const std::string& name, int flags) {
   sqlite3* raw = nullptr;
-  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  flags |= SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   SqlitePtr db(raw);
   if (rc != SQLITE_OK) {
-    return Status::io_error(path.string() + ": cannot open catalog: " +
-                            (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    return Status::io_error(name + ": cannot open catalog: " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
+  sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), 5000);
-  std::unique_ptr<Catalog> c(new Catalog(std::move(db), read_only));
-  if (!read_only) {
-    Status st = c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
-    if (st.is_ok()) st = c->exec(kSchema);
-    if (!st.is_ok()) return st.with_context(path.string());
+  return db;
+}
+
+Status schema_error(sqlite3* db) {
+  std::string why = sqlite3_errmsg(db);
+  switch (sqlite3_extended_errcode(db)) {
+    case SQLITE_READONLY_ROLLBACK:
+      why = "a hot rollback journal is beside it (a writer was killed mid-transaction; the next writer rolls it back)";
+      break;
+    case SQLITE_READONLY_RECOVERY:
+      why = "its -wal needs recovering, which takes write access (the next writer does it)";
+      break;
+    default:
+      break;
+  }
+  return Status::io_error("catalog: reading the schema: " + why);
+}
+
+// The tables of kTables the database lacks. Reading the schema also makes SQLite look at the
+// file: a file that is not a database, or a hot rollback journal a read-only connection may not
+// roll back, fails here.
+Result<std::vector<std::string>> missing_tables(sqlite3* db) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table'", -1, &raw, nullptr) != SQLITE_OK) {
+    return schema_error(db);
+  }
+  StmtPtr s(raw);
+  std::vector<std::string> have;
+  int rc;
+  while ((rc = sqlite3_step(raw)) == SQLITE_ROW) have.push_back(text(raw, 0));
+  if (rc != SQLITE_DONE) return schema_error(db);
+  std::vector<std::string> missing;
+  for (const char* t : kTables) {
+    if (std::find(have.begin(), have.end(), t) == have.end()) missing.emplace_back(t);
+  }
+  return missing;
+}
+
+// A file path as a SQLite URI path: '%', '?' and '#' would otherwise end or escape it.
+std::string uri_path(const std::filesystem::path& p) {
+  std::string out;
+  for (char c : p.string()) {
+    if (c == '%' || c == '?' || c == '#') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+}  // namespace
+
+Status Catalog::create(const std::filesystem::path& path, Env* env) {
+  const auto tmp = temp_path(path);
+  const auto where = [&](Status st) { return st.with_context("creating catalog " + path.string()); };
+  // Leftovers of a creation cut short are rebuilt from scratch. Companions of a catalog.db that
+  // no longer exists must go too: SQLite would apply a stale -wal or -journal to the new file.
+  for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+    OUTPOST_RETURN_IF_ERROR(where(env->remove_file(with_suffix(tmp, suffix))));
+  }
+  bool removed_stale = false;
+  for (const char* suffix : {"-journal", "-wal", "-shm"}) {
+    const auto p = with_suffix(path, suffix);
+    if (env->exists(p)) {
+      OUTPOST_RETURN_IF_ERROR(where(env->remove_file(p)));
+      removed_stale = true;
+    }
+  }
+  if (removed_stale) OUTPOST_RETURN_IF_ERROR(where(env->sync_dir(path.parent_path())));
+  {
+    auto db = open_db(tmp.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (!db) return where(db.status());
+    // No journal and no syncs: until the rename nobody reads this file, and a crash before it
+    // leaves a leftover the next creation removes. The schema and then the switch to WAL (a
+    // header change) go straight into the main file; one fsync below makes it durable before
+    // its name is.
+    std::string sql = std::string("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; BEGIN;") + kSchema +
+                      "COMMIT; PRAGMA journal_mode=WAL;";
+    OUTPOST_RETURN_IF_ERROR(where(exec_on(db->get(), sql.c_str())));
+    if (sqlite3_close(db->release()) != SQLITE_OK) return where(Status::io_error("catalog: close failed"));
+  }
+  // Closing the last connection of a WAL database removes its (here empty) -wal and -shm.
+  for (const char* suffix : {"-wal", "-shm"}) OUTPOST_RETURN_IF_ERROR(where(env->remove_file(with_suffix(tmp, suffix))));
+  {
+    auto f = env->open_appendable(tmp);
+    if (!f) return where(f.status());
+    OUTPOST_RETURN_IF_ERROR(where((*f)->sync()));
+  }
+  OUTPOST_RETURN_IF_ERROR(where(env->rename_file(tmp, path)));
+  return where(env->sync_dir(path.parent_path()));
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::open(const std::filesystem::path& path, bool read_only, Env* env,
+                                               std::vector<std::string>* repairs) {
+  if (env == nullptr) env = Env::posix();
+  if (read_only) {
+    if (!env->exists(path)) return Status::not_found(path.string() + ": no catalog");
+    auto db = open_db(path.string(), SQLITE_OPEN_READONLY);
+    Result<std::vector<std::string>> missing = db ? missing_tables(db->get()) : Result<std::vector<std::string>>(db.status());
+    if (!missing && !env->exists(with_suffix(path, "-wal")) && !env->exists(with_suffix(path, "-journal"))) {
+      // Without -wal and -journal no writer is running (a writer's connection keeps its -wal)
+      // and the file alone is the catalog: read it as immutable, which needs no -shm (a reader
+      // without write access to the directory cannot create one). A writer that starts later
+      // is not seen by this connection; open() reads all it needs at once.
+      auto imm = open_db("file:" + uri_path(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+      if (imm) {
+        auto again = missing_tables(imm->get());
+        if (again) {
+          db = std::move(imm);
+          missing = std::move(again);
+        }
+      }
+    }
+    if (!missing) return missing.status().with_context(path.string());
+    if (!missing->empty()) {
+      return Status::corruption(path.string() + ": catalog lacks table(s) " + join(*missing) +
+                                " (its writer was killed while creating them; the next writer adds them)");
+    }
+    return std::unique_ptr<Catalog>(new Catalog(std::move(*db), true));
+  }
+  if (!env->exists(path)) OUTPOST_RETURN_IF_ERROR(create(path, env));
+  auto db = open_db(path.string(), SQLITE_OPEN_READWRITE);
+  if (!db) return db.status();
+  std::unique_ptr<Catalog> c(new Catalog(std::move(*db), false));
+  Status st = c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+  if (!st.is_ok()) return st.with_context(path.string());
+  auto missing = missing_tables(c->db_.get());
+  if (!missing) return missing.status().with_context(path.string());
+  if (!missing->empty()) {
+    st = c->exec((std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;").c_str());
+    if (!st.is_ok()) {
+      (void)c->exec("ROLLBACK");
+      return st.with_context(path.string());
+    }
+    if (repairs) {
+      repairs->push_back("catalog " + path.string() + " lacked table(s) " + join(*missing) + ": created");
+    }
   }
   return c;
 }
@@ -92,16 +253,7 @@ Status Catalog::check_writable() {
   return Status::ok();
 }
 
-Status Catalog::exec(const char* sql) {
-  char* msg = nullptr;
-  int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &msg);
-  if (rc != SQLITE_OK) {
-    std::string m = msg ? msg : sqlite3_errstr(rc);
-    sqlite3_free(msg);
-    return Status::io_error("catalog: " + m);
-  }
-  return Status::ok();
-}
+Status Catalog::exec(const char* sql) { return exec_on(db_.get(), sql); }
 
 Result<StmtPtr> Catalog::prepare(const char* sql) {
   sqlite3_stmt* s = nullptr;

@@ -1,6 +1,10 @@
 // The SQLite catalog (data_dir/catalog.db, WAL, synchronous=FULL): streams, segments,
 // cursors, checkpoints, meta, dropped ranges. Schema in store/FORMAT.md. Internal to store/.
 //
+// Invariant: catalog.db, once it exists, holds every table. It is built complete under
+// catalog.db.tmp and renamed into place (then the directory is fsync'd), so a process killed
+// at any instant leaves either no catalog.db or a whole one (LevelDB SetCurrentFile).
+//
 // Thread-safety: all methods lock one mutex; a Catalog may be shared by the flusher and user
 // threads. The segment files are the truth; the catalog is reconciled with them at open.
 #pragma once
@@ -19,6 +23,8 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace outpost::store {
+
+class Env;
 
 struct SqliteDeleter {
   void operator()(sqlite3* db) const;
@@ -56,9 +62,17 @@ struct CursorRow {
 
 class Catalog {
  public:
-  // Opens or creates the catalog. read_only: opens an existing file read-only (returns
-  // Status::not_found if there is none).
-  static Result<std::unique_ptr<Catalog>> open(const std::filesystem::path& path, bool read_only);
+  // Read-write: opens the catalog, creating it (atomically, see above) if missing. An
+  // existing catalog that lacks tables (one created table by table, cut short) gets them in one
+  // transaction, and a line saying so is appended to *repairs.
+  // Read-only: never writes. Status::not_found if there is no catalog file; any other error
+  // (not a database, tables missing, a hot rollback journal it may not roll back) means the
+  // catalog cannot be used as it is, and the caller reads the segment files instead.
+  // env: used for the creation's file operations (nullptr = Env::posix()); SQLite does its own
+  // I/O through its VFS.
+  static Result<std::unique_ptr<Catalog>> open(const std::filesystem::path& path, bool read_only,
+                                               Env* env = nullptr,
+                                               std::vector<std::string>* repairs = nullptr);
 
   Result<std::vector<StreamRow>> streams();
   Result<std::int64_t> upsert_stream(const std::string& name, const StreamOptions& o);
@@ -83,6 +97,8 @@ class Catalog {
 
  private:
   explicit Catalog(SqlitePtr db, bool read_only) : db_(std::move(db)), read_only_(read_only) {}
+  // Builds a complete catalog under a temporary name and renames it to path.
+  static Status create(const std::filesystem::path& path, Env* env);
   Status exec(const char* sql);
   Result<StmtPtr> prepare(const char* sql);
   Status error(const char* what);

@@ -24,6 +24,7 @@ std::string check_stream_name(std::string_view name) {
 
 std::filesystem::path lock_path(const std::filesystem::path& d) { return d / "LOCK"; }
 std::filesystem::path catalog_path(const std::filesystem::path& d) { return d / "catalog.db"; }
+std::filesystem::path temp_path(const std::filesystem::path& p) { return std::filesystem::path(p.string() + ".tmp"); }
 std::filesystem::path streams_dir(const std::filesystem::path& d) { return d / "streams"; }
 std::filesystem::path stream_dir(const std::filesystem::path& d, std::string_view s) {
   return streams_dir(d) / std::string(s);

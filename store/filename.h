@@ -1,6 +1,7 @@
 // Every file name of a log directory is made and parsed here (LevelDB filename.h):
 //   <data_dir>/LOCK                                  flock'd by the read-write opener
 //   <data_dir>/catalog.db (+ -wal, -shm)             SQLite catalog
+//   <data_dir>/catalog.db.tmp                        the catalog while it is built, then renamed
 //   <data_dir>/streams/<stream>/                     one directory per stream
 //   <data_dir>/streams/<stream>/<first_seq:020>.seg  segment, named by its first sequence
 //   <data_dir>/streams/<stream>/<first_seq:020>.jnl  intake journal, named by its first sequence
@@ -22,6 +23,8 @@ std::string check_stream_name(std::string_view name);
 
 std::filesystem::path lock_path(const std::filesystem::path& data_dir);
 std::filesystem::path catalog_path(const std::filesystem::path& data_dir);
+// Where a file is built before it is renamed to final_path: final_path + ".tmp".
+std::filesystem::path temp_path(const std::filesystem::path& final_path);
 std::filesystem::path streams_dir(const std::filesystem::path& data_dir);
 std::filesystem::path stream_dir(const std::filesystem::path& data_dir, std::string_view stream);
 

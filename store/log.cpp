@@ -107,7 +107,18 @@ class LogImpl final : public Log {
 
  private:
   std::shared_ptr<Stream> stream_by_id(StreamId id) const;  // takes core_->mu
-  Status load_stream(const std::string& name, std::optional<StreamRow> row, RecoveryReport* report);
+  // What open() reads from the catalog, all of it before any file is looked at, so that a
+  // read-only opener can set the catalog aside as a whole when any of it cannot be read.
+  struct CatalogContents {
+    std::optional<std::string> clock;
+    std::vector<StreamRow> streams;
+    std::map<std::int64_t, std::vector<SegmentRow>> segments;  // by stream id
+  };
+  Status read_catalog(CatalogContents* out);
+  // unlisted_id: the id a read-only opener gives a stream the catalog does not know.
+  Status load_stream(const std::string& name, std::optional<StreamRow> row, std::vector<SegmentRow> rows,
+                     StreamId unlisted_id, RecoveryReport* report);
+  void add_stream(const std::shared_ptr<Stream>& s);  // takes core_->mu
   Status create_segment(Stream& s, std::uint64_t first_seq, std::shared_ptr<Segment>* out);
   Status replay_journals(Stream& s, RecoveryReport* report);
   Status write_journal(Stream& s, std::uint64_t seq, std::int64_t ingest, std::int64_t event,
@@ -131,7 +142,9 @@ class LogImpl final : public Log {
   std::shared_ptr<Core> core_;
   Clock* clock_ = nullptr;
   std::unique_ptr<FileLock> lock_;
-  std::unique_ptr<Catalog> catalog_;  // null only in read-only mode without a catalog file
+  // Null only in read-only mode when there is no catalog file or it cannot be read (then the
+  // segment files alone describe the log; RecoveryReport::catalog_repairs says why).
+  std::unique_ptr<Catalog> catalog_;
   std::int64_t clock_base_ms_ = 0;
   std::int64_t steady_at_open_ms_ = 0;
   std::atomic<std::uint64_t> total_stored_{0};
@@ -202,36 +215,59 @@ Status LogImpl::open(RecoveryReport* report) {
   } else if (!env->exists(dir)) {
     return Status::not_found(dir.string() + ": no such log directory");
   }
-  auto cat = Catalog::open(catalog_path(dir), options_.read_only);
+  auto repair = [&](std::string msg) {
+    if (report) report->catalog_repairs.push_back(std::move(msg));
+  };
+  const auto cat_path = catalog_path(dir);
+  auto cat = Catalog::open(cat_path, options_.read_only, env, report ? &report->catalog_repairs : nullptr);
+  CatalogContents contents;
   if (cat) {
     catalog_ = std::move(*cat);
-  } else if (!(options_.read_only && cat.status().code() == Status::Code::kNotFound)) {
+    Status st = read_catalog(&contents);
+    if (!st.is_ok()) {
+      if (!options_.read_only) return st;
+      // Files win: a reader never needs the catalog to make sense of the directory.
+      repair(cat_path.string() + ": " + st.message() + ": streams and segments read from the segment files");
+      catalog_.reset();
+      contents = CatalogContents{};
+    }
+  } else if (!options_.read_only) {
     return cat.status();
+  } else if (cat.status().code() != Status::Code::kNotFound) {
+    repair(cat.status().message() + ": streams and segments read from the segment files");
   }
   steady_at_open_ms_ = clock_->steady_ms();
-  if (catalog_) {
-    auto v = catalog_->meta(kClockKey);
-    if (!v) return v.status();
-    if (v->has_value()) clock_base_ms_ = std::strtoll((*v)->c_str(), nullptr, 10);
-  }
+  if (contents.clock) clock_base_ms_ = std::strtoll(contents.clock->c_str(), nullptr, 10);
   compressor_ = std::make_unique<BlockCompressor>(options_.zstd_level);
 
   // Streams: the union of catalog rows and directories.
   std::map<std::string, std::optional<StreamRow>> all;
-  if (catalog_) {
-    auto rows = catalog_->streams();
-    if (!rows) return rows.status();
-    for (auto& r : *rows) all[r.name] = r;
+  std::int64_t max_id = 0;
+  for (auto& r : contents.streams) {
+    max_id = std::max(max_id, r.id);
+    all[r.name] = r;
   }
   auto names = env->list_dir(streams_dir(dir));
+  bool unlisted = false;
   if (names) {
     for (auto& n : *names) {
       if (!check_stream_name(n).empty()) continue;
-      if (!all.count(n)) all[n] = std::nullopt;
+      if (all.count(n)) continue;
+      all[n] = std::nullopt;
+      unlisted = true;
     }
   }
+  if (unlisted && options_.read_only && !catalog_ && cat.status().code() == Status::Code::kNotFound) {
+    repair("no catalog " + cat_path.string() + ": streams and segments read from the segment files");
+  }
+  StreamId next_unlisted = static_cast<StreamId>(max_id + 1);
   for (auto& [name, row] : all) {
-    OUTPOST_RETURN_IF_ERROR(load_stream(name, row, report));
+    std::vector<SegmentRow> rows;
+    if (row) {
+      auto it = contents.segments.find(row->id);
+      if (it != contents.segments.end()) rows = std::move(it->second);
+    }
+    OUTPOST_RETURN_IF_ERROR(load_stream(name, row, std::move(rows), row ? 0 : next_unlisted++, report));
   }
   if (!options_.read_only) {
     for (auto& s : streams_) {
@@ -246,6 +282,28 @@ Status LogImpl::open(RecoveryReport* report) {
     flusher_ = std::thread([this] { flusher_main(); });
   }
   return Status::ok();
+}
+
+Status LogImpl::read_catalog(CatalogContents* out) {
+  auto clock = catalog_->meta(kClockKey);
+  if (!clock) return clock.status();
+  out->clock = std::move(*clock);
+  auto rows = catalog_->streams();
+  if (!rows) return rows.status();
+  out->streams = std::move(*rows);
+  for (const auto& r : out->streams) {
+    auto segs = catalog_->segments(r.id);
+    if (!segs) return segs.status();
+    out->segments[r.id] = std::move(*segs);
+  }
+  return Status::ok();
+}
+
+void LogImpl::add_stream(const std::shared_ptr<Stream>& s) {
+  std::lock_guard lock(core_->mu);
+  if (streams_.size() <= s->id) streams_.resize(s->id + 1);
+  streams_[s->id] = s;
+  names_[s->name] = s->id;
 }
 
 Status LogImpl::create_segment(Stream& s, std::uint64_t first_seq, std::shared_ptr<Segment>* out) {
@@ -288,7 +346,8 @@ Status LogImpl::create_segment(Stream& s, std::uint64_t first_seq, std::shared_p
   return Status::ok();
 }
 
-Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> row, RecoveryReport* report) {
+Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> row, std::vector<SegmentRow> rows,
+                            StreamId unlisted_id, RecoveryReport* report) {
   Env* env = core_->env;
   const bool ro = options_.read_only;
   auto s = std::make_shared<Stream>();
@@ -300,27 +359,35 @@ Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> ro
   if (row) {
     s->id = static_cast<StreamId>(row->id);
     s->options = row->options;
-  } else if (catalog_ && !ro) {
+  } else if (!ro) {
     auto id = catalog_->upsert_stream(name, {});
     if (!id) return id.status();
     s->id = static_cast<StreamId>(*id);
     repair("directory without catalog row: added");
   } else {
-    s->id = static_cast<StreamId>(streams_.empty() ? 1 : streams_.size());
+    // Read-only beside a writer, the directory may be newer than the catalog rows read.
+    s->id = unlisted_id;
   }
+  std::uint64_t max_row_seq = 0;
+  for (const auto& r : rows) max_row_seq = std::max(max_row_seq, r.last_seq);
+  // A read-only opener shows a stream it finds no segment of (a writer is creating it, or was
+  // killed doing so) as an empty stream: it exists, nothing in it is durable yet.
+  auto add_empty = [&] {
+    s->next_seq = max_row_seq + 1;
+    s->durable_seq = max_row_seq;
+    add_stream(s);
+    return Status::ok();
+  };
   if (!env->exists(s->dir)) {
-    if (ro) return Status::ok();  // nothing to read
+    if (ro) return add_empty();
     OUTPOST_RETURN_IF_ERROR(env->create_dirs(s->dir));
     repair("catalog row without directory: directory created");
   }
-  std::vector<SegmentRow> rows;
-  if (catalog_ && row) {
-    auto r = catalog_->segments(s->id);
-    if (!r) return r.status();
-    rows = std::move(*r);
-  }
   auto listed = env->list_dir(s->dir);
-  if (!listed) return listed.status();
+  if (!listed) {
+    if (ro && listed.status().code() == Status::Code::kNotFound) return add_empty();
+    return listed.status();
+  }
   std::vector<std::uint64_t> seg_files, journal_files;
   for (auto& n : *listed) {
     auto p = parse_file_name(n);
@@ -329,9 +396,7 @@ Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> ro
   }
   std::sort(seg_files.begin(), seg_files.end());
   std::map<std::uint64_t, SegmentRow> by_first;
-  std::uint64_t max_row_seq = 0;
   for (auto& r : rows) {
-    max_row_seq = std::max(max_row_seq, r.last_seq);
     const bool has_file = std::binary_search(seg_files.begin(), seg_files.end(), r.first_seq);
     if (r.state == "deleting") {
       // Retention committed forgetting this segment; finish the delete (Vector #25570).
@@ -396,9 +461,10 @@ Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> ro
     auto f = env->open_readable(seg->path);
     if (!f) return f.status();
     SegmentHeader h;
-    std::string herr = *size < kSegmentHeaderBytes && is_last && !ro
-                           ? std::string()  // torn at creation: rewritten below
-                           : read_segment_header(**f, &h);
+    // An active segment shorter than its header was torn at creation (the writer died between
+    // creating the file and writing its header): a writer rewrites it below, a reader sees an
+    // empty segment. Neither is damage.
+    std::string herr = *size < kSegmentHeaderBytes && is_last ? std::string() : read_segment_header(**f, &h);
     if (herr.empty() && *size >= kSegmentHeaderBytes && h.first_seq != first) {
       herr = "segment header names sequence " + std::to_string(h.first_seq) + " but the file name says " +
              std::to_string(first);
@@ -482,7 +548,7 @@ Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> ro
     s->segments.push_back(seg);
   }
   if (s->segments.empty()) {
-    if (ro) return Status::ok();
+    if (ro) return add_empty();
     std::uint64_t first = max_row_seq + 1;
     std::shared_ptr<Segment> seg;
     OUTPOST_RETURN_IF_ERROR(create_segment(*s, first, &seg));
@@ -498,12 +564,7 @@ Status LogImpl::load_stream(const std::string& name, std::optional<StreamRow> ro
   for (std::uint64_t j : journal_files) {
     s->retired_journals.push_back(RetiredJournal{s->dir / journal_file_name(j), 0});
   }
-  {
-    std::lock_guard lock(core_->mu);
-    if (streams_.size() <= s->id) streams_.resize(s->id + 1);
-    streams_[s->id] = s;
-    names_[name] = s->id;
-  }
+  add_stream(s);
   // A full active segment left by a crash right before its roll: roll now so retention can
   // delete it.
   if (!ro && last->stored_bytes >= options_.segment_bytes && last->records > 0) {
@@ -607,10 +668,7 @@ Result<StreamId> LogImpl::open_stream(std::string_view name, const StreamOptions
   std::shared_ptr<Segment> seg;
   OUTPOST_RETURN_IF_ERROR(create_segment(*s, 1, &seg));
   s->segments.push_back(seg);
-  std::lock_guard lock(core_->mu);
-  if (streams_.size() <= s->id) streams_.resize(s->id + 1);
-  streams_[s->id] = s;
-  names_[s->name] = s->id;
+  add_stream(s);
   return s->id;
 }
 
@@ -1343,6 +1401,9 @@ Result<std::vector<Damage>> LogImpl::verify() {
     for (std::size_t i = 0; i < segs.size(); ++i) {
       const auto& seg = segs[i];
       const bool is_last = i + 1 == segs.size();
+      // The newest segment, shorter than its header, is being created (or its writer died
+      // doing so, which a writer's open repairs): nothing in it is durable, nothing is damaged.
+      if (options_.read_only && is_last && limits[i] < kSegmentHeaderBytes) continue;
       auto f = core_->env->open_readable(seg->path);
       if (!f) {
         if (f.status().code() == Status::Code::kNotFound) continue;  // retention meanwhile
