@@ -4,10 +4,12 @@ step-ca and AWS IoT rotation do it, against a mosquitto that requires mutual TLS
 
 - the MQTT source reconnects with the new certificate (the broker sees the new identity), the
   daemon logs that the content of tls.cert_file and tls.key_file changed, and no reading is lost;
+- central's mirrors, configured with the same files, restart for the same reason;
 - a rotation that cannot work (garbage certificate, key that does not match, missing key file)
-  is reported naming the file and the source, and the running connection is kept: readings keep
-  arriving over it;
+  is reported naming the file and the source (or central), and the running connection is kept:
+  readings keep arriving over it;
 - files restored to the content the source runs with reconnect nothing;
+- a password_file rotated in place reconnects its source, and only that one;
 - once the broker trusts only the new CA (the old certificate refused), the source reconnects
   with the new files.
 
@@ -102,11 +104,45 @@ class TlsBroker:
         return len(re.findall(rf"New client connected from \S+ as {CLIENT_ID} \([^)]*u'{identity}'", text))
 
 
-def publish(tmp, port, first, n):
+class PasswordBroker:
+    """mosquitto on plain TCP that wants a user name and password (mosquitto_passwd file);
+    SIGHUP makes it re-read the password file."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.port = free_port()
+        self.log = f"{tmp}/mosquitto-password.log"
+        self.passwd = f"{tmp}/mosquitto.passwd"
+        self.proc = None
+
+    def set_password(self, user, password):
+        sh("mosquitto_passwd", *([] if os.path.exists(self.passwd) else ["-c"]), "-b", self.passwd, user, password)
+
+    def start(self):
+        with open(f"{self.tmp}/mosquitto-password.conf", "w") as f:
+            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {self.passwd}\n"
+                    f"log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+                    + ("user root\n" if os.geteuid() == 0 else ""))
+        self.proc = start(["mosquitto", "-c", f"{self.tmp}/mosquitto-password.conf"], stdout=subprocess.DEVNULL,
+                          stderr=open(self.log, "a"))
+        return wait_until("mosquitto (passwords) to listen", 20,
+                          lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() or True)
+
+    def connections(self):
+        """How many times the daemon's second client connected (with a password it accepted)."""
+        text = open(self.log, errors="replace").read()
+        return len(re.findall(rf"New client connected from \S+ as {CLIENT_ID}-pw \([^)]*u'outpost'", text))
+
+
+def publish(tmp, port, first, n, password_broker=False):
     lines = "\n".join(json.dumps({"device": "d", "n": i}) for i in range(first, first + n)) + "\n"
-    r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "--cafile", f"{tmp}/ca1.pem",
-                        "--cert", f"{tmp}/publisher.pem", "--key", f"{tmp}/publisher.key", "-q", "1",
-                        "-t", "secure/a", "-l"], input=lines.encode(), capture_output=True, timeout=60)
+    if password_broker:
+        how = ["-u", "publisher", "-P", "publisher-password", "-t", "plain/a"]
+    else:
+        how = ["--cafile", f"{tmp}/ca1.pem", "--cert", f"{tmp}/publisher.pem", "--key", f"{tmp}/publisher.key",
+               "-t", "secure/a"]
+    r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-l"] + how,
+                       input=lines.encode(), capture_output=True, timeout=60)
     check(r.returncode == 0, f"published readings {first}..{first + n - 1} (QoS 1): " + r.stderr.decode())
 
 
@@ -127,6 +163,11 @@ def main(tmp):
     make_certs(tmp)
     broker = TlsBroker(tmp)
     broker.start(f"{tmp}/both-cas.pem")
+    pw_broker = PasswordBroker(tmp)
+    pw_broker.set_password("outpost", "first-password")
+    pw_broker.set_password("publisher", "publisher-password")
+    pw_broker.start()
+    replace_in_place(f"{tmp}/mqtt-password", "first-password\n")
 
     # The daemon's certificate and key: fixed paths whose content the test rotates.
     shutil.copy(f"{tmp}/outpost-a.pem", f"{tmp}/client.pem")
@@ -143,7 +184,22 @@ sources:
     reconnect: {{min: 200ms, max: 1s}}
     tls: {{ca_file: {tmp}/ca1.pem, cert_file: {tmp}/client.pem, key_file: {tmp}/client.key}}
     subscriptions: [{{topic: "secure/#", qos: 1, stream: readings}}]
+  - name: plain
+    type: mqtt
+    broker: tcp://127.0.0.1:{pw_broker.port}
+    client_id: {CLIENT_ID}-pw
+    username: outpost
+    password_file: {tmp}/mqtt-password
+    reconnect: {{min: 200ms, max: 1s}}
+    subscriptions: [{{topic: "plain/#", qos: 1, stream: readings}}]
 streams: [{{name: readings, format: json, key_field: device}}]
+# Central over TLS with the same client files. Nothing listens there: the mirror stays offline,
+# which is enough to see what a reload does with central's credentials.
+central:
+  brokers: 127.0.0.1:{free_port()}
+  security_protocol: ssl
+  tls: {{ca_file: {tmp}/ca1.pem, cert_file: {tmp}/client.pem, key_file: {tmp}/client.key}}
+  mirrors: [{{stream: readings, topic: readings}}]
 """)
     run_log = f"{tmp}/run.log"
     daemon = start([OUTPOST, "run", "--config", f"{tmp}/outpost.yaml"], stdout=subprocess.DEVNULL,
@@ -161,15 +217,15 @@ streams: [{{name: readings, format: json, key_field: device}}]
         daemon.send_signal(signal.SIGHUP)
         return wait_until(f"the reload ({what}) to finish", 30, lambda: reloads_done() > before)
 
-    def connected():
+    def connected(source=0):
         status = json.loads(http_get(http_port, "/v1/status")[1])
-        return status["sources"][0]["state"] == "connected"
+        return status["sources"][source]["state"] == "connected"
 
     published = 0
 
-    def publish_and_wait(n, what):
+    def publish_and_wait(n, what, password_broker=False):
         nonlocal published
-        publish(tmp, broker.port, published, n)
+        publish(tmp, pw_broker.port if password_broker else broker.port, published, n, password_broker)
         published += n
         ok = wait_until(f"{what}: readings 0..{published - 1} stored", 60, lambda: all_stored(data, published))
         check(bool(ok), f"{what}: every reading published so far is stored")
@@ -187,6 +243,10 @@ streams: [{{name: readings, format: json, key_field: device}}]
     check(f"mqtt source 'secure' reconnects: the content of tls.cert_file {tmp}/client.pem, tls.key_file "
           f"{tmp}/client.key changed" in log_text(),
           "the daemon logs that the source reconnects because the certificate and key content changed")
+    check(f"central mirrors reconnect: the content of tls.cert_file {tmp}/client.pem, tls.key_file "
+          f"{tmp}/client.key changed" in log_text() and
+          "reloaded: applied mqtt source 'secure' (new certificate or credentials), central mirrors" in log_text(),
+          "... and so do central's mirrors, which use the same files")
     check(bool(wait_until("a connection with certificate B", 30, lambda: broker.connections_as("outpost-b") == 1)),
           "after SIGHUP the broker sees the daemon connect with certificate B")
     wait_until("the source connected again", 30, connected)
@@ -201,6 +261,9 @@ streams: [{{name: readings, format: json, key_field: device}}]
           "a garbage certificate is reported, naming the source and the file")
     check("mqtt source 'secure' keeps running with its current certificate and credentials" in text,
           "... and the source is said to keep its running connection")
+    check(f"reload: central: tls.cert_file {tmp}/client.pem: holds no PEM certificate" in text and
+          "central mirrors keep running with their current certificate and credentials" in text,
+          "... and central's mirrors keep theirs, saying so")
     publish_and_wait(50, "after a reload with a garbage certificate")
 
     replace_in_place(f"{tmp}/client.pem", open(f"{tmp}/outpost-b.pem").read())
@@ -228,7 +291,24 @@ streams: [{{name: readings, format: json, key_field: device}}]
     check(log_text().count("reloaded: applied nothing") == reloaded_nothing + 1,
           "content equal to the running one reconnects nothing")
 
-    # 5. The broker stops trusting CA1: certificate A is refused, the daemon comes back with B.
+    # 5. A password rotated in place (the broker's and the daemon's password_file): only that
+    # source reconnects.
+    check(bool(wait_until("the password source connected", 30, lambda: connected(1) and pw_broker.connections() == 1)),
+          "the second source connects with its first password")
+    publish_and_wait(50, "with the first password", password_broker=True)
+    pw_broker.set_password("outpost", "second-password")
+    pw_broker.proc.send_signal(signal.SIGHUP)
+    replace_in_place(f"{tmp}/mqtt-password", "second-password\n")
+    reload("rotated password")
+    check(f"mqtt source 'plain' reconnects: the content of password (file {tmp}/mqtt-password) changed" in log_text(),
+          "the daemon logs that the second source reconnects because its password file changed")
+    check(bool(wait_until("a connection with the second password", 30,
+                          lambda: pw_broker.connections() == 2 and connected(1))),
+          "the second source reconnects with the new password")
+    check(broker.connections_as("outpost-b") == connections_b, "the TLS source is left alone")
+    publish_and_wait(50, "with the second password", password_broker=True)
+
+    # 6. The broker stops trusting CA1: certificate A is refused, the daemon comes back with B.
     broker.stop()
     broker.start(f"{tmp}/ca2.pem")
     r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "--cafile", f"{tmp}/ca1.pem",
@@ -251,6 +331,7 @@ streams: [{{name: readings, format: json, key_field: device}}]
     if failures:
         print("daemon log (end):\n" + log_text()[-4000:], flush=True)
         print("mosquitto log (end):\n" + open(broker.log, errors="replace").read()[-3000:], flush=True)
+        print("password mosquitto log (end):\n" + open(pw_broker.log, errors="replace").read()[-2000:], flush=True)
 
 
 sys.exit(run_in_tmpdir("outpost-certs-it-", main))
