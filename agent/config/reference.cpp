@@ -112,8 +112,10 @@ std::string config_reference_markdown() {
       << "A config with errors, a TLS or password file that cannot be read among them, is rejected and\n"
       << "the running one kept. A certificate, key or CA file that is readable but unusable (no PEM\n"
       << "certificate, a key that does not match the certificate, an encrypted key) is logged naming the\n"
-      << "source or `central` and the file, and that part keeps running with its current connection and\n"
-      << "files; the rest of the reload applies. Fix the file and reload again.\n";
+      << "source or `central` and the file, and that part keeps its running connection and settings;\n"
+      << "the rest of the reload applies. Fix the file and reload again. Until then the mirrors keep the\n"
+      << "files librdkafka loaded, while an MQTT client reads its files on every connect: a source that\n"
+      << "loses its connection meanwhile reconnects with the files as they are.\n";
   return out.str();
 }
 

@@ -121,9 +121,10 @@ CredentialCheck check_credentials(const Credentials& credentials, std::string_vi
     out.problems.push_back(key_what + ": does not match the certificate in " + cert_what + openssl_reason());
   }
   ERR_clear_error();
-  if (!credentials.password_origin.empty()) {
-    out.prints.push_back(
-        CredentialPrint{"password (" + credentials.password_origin + ")", XXH3_64bits(password.data(), password.size())});
+  if (!credentials.password_origin.empty() || !password.empty()) {
+    out.prints.push_back(CredentialPrint{
+        credentials.password_origin.empty() ? "password" : "password (" + credentials.password_origin + ")",
+        XXH3_64bits(password.data(), password.size())});
   }
   return out;
 }

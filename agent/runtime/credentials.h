@@ -53,7 +53,7 @@ struct CredentialCheck {
 };
 
 // Reads and checks every file of `credentials` now, and fingerprints them and `password` (the
-// resolved secret the part connects with).
+// resolved secret the part connects with; fingerprinted when set or when an origin is named).
 CredentialCheck check_credentials(const Credentials& credentials, std::string_view password);
 
 // The items whose content differs between two checks of the same part ("tls.cert_file /x.pem"),

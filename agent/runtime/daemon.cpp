@@ -424,6 +424,7 @@ void Daemon::Impl::shutdown() {
 // running as it is (next's entry is put back to the running settings, so that the plan says
 // what runs); the others are restarted, and a restart caused by content alone is logged as such.
 void Daemon::Impl::reload_sources(Plan* next, std::vector<std::string>* applied, std::vector<std::string>* kept) {
+  const std::size_t applied_before = applied->size();
   std::map<std::string, std::size_t, std::less<>> running;  // label -> index in sources
   for (std::size_t i = 0; i < sources.size(); ++i) running[sources[i].label] = i;
   const std::vector<SourceSpec> specs = source_specs(*next);
@@ -439,7 +440,7 @@ void Daemon::Impl::reload_sources(Plan* next, std::vector<std::string>* applied,
       for (const auto& problem : check.problems) {
         log_warning("config", "reload: " + spec.label + ": " + problem + "; it cannot connect until the file is fixed");
       }
-      applied->push_back(spec.label + " (new)");
+      applied->push_back(spec.label + " (started)");
       continue;
     }
     const SourceSlot& slot = sources[it->second];
@@ -449,13 +450,14 @@ void Daemon::Impl::reload_sources(Plan* next, std::vector<std::string>* applied,
       slot_kept[it->second] = true;
       continue;
     }
-    if (!check.usable()) {
+    if (!check.usable() && spec.mqtt) {
       // Never drop a working connection for files that cannot work: the broker would refuse them,
-      // or the client could not even load them.
+      // or the client could not even load them. Paho reads the files on every connect, so only
+      // the connection is kept: should it drop meanwhile, the reconnect reads them as they are.
       for (const auto& problem : check.problems) log_error("config", "reload: " + spec.label + ": " + problem);
-      log_error("config", "reload: " + spec.label + " keeps running with its current " +
-                              (settings_same ? "certificate and credentials" : "settings, certificate and credentials") +
-                              "; fix the file and reload again");
+      log_error("config", "reload: " + spec.label + " keeps its running connection" +
+                              (settings_same ? "" : " and its current settings") +
+                              "; fix the file and reload again (a reconnect before then reads the files as they are)");
       keep[i] = it->second;
       slot_kept[it->second] = true;
       const auto& name = next->mqtt_sources[spec.index].name;
@@ -483,7 +485,7 @@ void Daemon::Impl::reload_sources(Plan* next, std::vector<std::string>* applied,
       applied->push_back(label + " (removed)");
     }
   }
-  if (applied->empty()) return;  // every source kept
+  if (applied->size() == applied_before) return;  // every source kept
 
   // Everything not kept stops before anything starts: a restarted MQTT source connects with the
   // same client id, and the broker drops one of two connections that share an id.
@@ -515,9 +517,9 @@ bool Daemon::Impl::reload_sync(Plan* next, std::vector<std::string>* kept) {
   if (!settings_changed && !content_changed) return false;
   if (sync && next->sync_enabled && !check.usable()) {
     for (const auto& problem : check.problems) log_error("config", "reload: central: " + problem);
-    log_error("config", std::string("reload: central mirrors keep running with their current ") +
-                            (settings_changed ? "settings, certificate and credentials" : "certificate and credentials") +
-                            "; fix the file and reload again");
+    // librdkafka loaded the files when the producers were made: the running mirrors keep them.
+    log_error("config", std::string("reload: central mirrors keep running with the files they loaded") +
+                            (settings_changed ? " and their current settings" : "") + "; fix the file and reload again");
     next->sync_enabled = plan.sync_enabled;
     next->sync = plan.sync;
     next->central_credentials = plan.central_credentials;
@@ -561,9 +563,7 @@ void Daemon::Impl::reload() {
   next.http_listen = plan.http_listen;
   next.streams = plan.streams;
   const bool sync_changed = reload_sync(&next, &kept);
-  std::vector<std::string> sources_applied;
-  reload_sources(&next, &sources_applied, &kept);
-  applied.insert(applied.end(), sources_applied.begin(), sources_applied.end());
+  reload_sources(&next, &applied, &kept);
   plan = std::move(next);
 
   if (queries_changed) {

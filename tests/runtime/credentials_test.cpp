@@ -192,6 +192,10 @@ TEST_CASE("the password is fingerprinted by value, named by its origin") {
   CHECK(runtime::changed_credentials(before, after) ==
         std::vector<std::string>{"password (file /run/credentials/outpost.service/kafka)"});
   CHECK(runtime::check_credentials(runtime::Credentials{}, "").prints.empty());
+  // A password without a named origin (a plan built by hand) is compared all the same.
+  CHECK(runtime::changed_credentials(runtime::check_credentials(runtime::Credentials{}, "a"),
+                                     runtime::check_credentials(runtime::Credentials{}, "b")) ==
+        std::vector<std::string>{"password"});
 }
 
 TEST_CASE("when the files themselves differ (another path), every item counts as changed") {
