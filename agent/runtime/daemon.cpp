@@ -109,7 +109,8 @@ struct SourceSpec {
 std::vector<SourceSpec> source_specs(const Plan& p) {
   std::vector<SourceSpec> specs;
   for (std::size_t i = 0; i < p.mqtt_sources.size(); ++i) {
-    specs.push_back(SourceSpec{"mqtt source '" + p.mqtt_sources[i].name + "'", describe_mqtt(p.mqtt_sources[i]), true, i});
+    specs.push_back(
+        SourceSpec{"mqtt source '" + p.mqtt_sources[i].name + "'", describe_mqtt(p.mqtt_sources[i]), true, i});
   }
   for (std::size_t i = 0; i < p.serial_sources.size(); ++i) {
     specs.push_back(
@@ -519,7 +520,8 @@ bool Daemon::Impl::reload_sync(Plan* next, std::vector<std::string>* kept) {
     for (const auto& problem : check.problems) log_error("config", "reload: central: " + problem);
     // librdkafka loaded the files when the producers were made: the running mirrors keep them.
     log_error("config", std::string("reload: central mirrors keep running with the files they loaded") +
-                            (settings_changed ? " and their current settings" : "") + "; fix the file and reload again");
+                            (settings_changed ? " and their current settings" : "") +
+                            "; fix the file and reload again");
     next->sync_enabled = plan.sync_enabled;
     next->sync = plan.sync;
     next->central_credentials = plan.central_credentials;

@@ -231,7 +231,8 @@ central:
         check(bool(ok), f"{what}: every reading published so far is stored")
 
     # 1. Certificate A.
-    check(bool(wait_until("the first TLS connection", 30, lambda: connected() and broker.connections_as("outpost-a") == 1)),
+    check(bool(wait_until("the first TLS connection", 30,
+                          lambda: connected() and broker.connections_as("outpost-a") == 1)),
           "outpost connects with certificate A (CA1)")
     publish_and_wait(100, "with certificate A")
 
