@@ -101,9 +101,21 @@ std::string config_reference_markdown() {
         << " |\n";
   }
   out << "\n## Reload\n\n"
-      << "`SIGHUP` (`systemctl reload outpost`) re-reads the file: sources, mirrors and queries are\n"
-      << "restarted with the new settings; changes to `agent`, `storage` and `streams` are logged as\n"
-      << "needing a restart. A config with errors is rejected and the running one kept.\n";
+      << "`SIGHUP` (`systemctl reload outpost`) re-reads the file, and the TLS and password files it\n"
+      << "names: a source reconnects when its settings changed or when its `tls.ca_file`, `tls.cert_file`,\n"
+      << "`tls.key_file` or `password_file` has new content (a certificate renewed in place by certbot,\n"
+      << "step-ca or AWS IoT keeps its path); the other sources keep running untouched. The mirrors\n"
+      << "restart together when `central`'s settings or the content of its files changed, and queries\n"
+      << "are restarted with their new settings. The log names each part that reconnects because of new\n"
+      << "file content, and the files. Changes to `agent`, `storage` and `streams` are logged as needing\n"
+      << "a restart.\n\n"
+      << "A config with errors, a TLS or password file that cannot be read among them, is rejected and\n"
+      << "the running one kept. A certificate, key or CA file that is readable but unusable (no PEM\n"
+      << "certificate, a key that does not match the certificate, an encrypted key) is logged naming the\n"
+      << "source or `central` and the file, and that part keeps its running connection and settings;\n"
+      << "the rest of the reload applies. Fix the file and reload again. Until then the mirrors keep the\n"
+      << "files librdkafka loaded, while an MQTT client reads its files on every connect: a source that\n"
+      << "loses its connection meanwhile reconnects with the files as they are.\n";
   return out.str();
 }
 

@@ -76,24 +76,55 @@ std::string describe_streams(const std::vector<StreamPlan>& streams) {
   return s.str();
 }
 
-std::string describe_sources(const Plan& p) {
+// A source's settings, password excluded: the password is compared with the TLS files' content
+// (CredentialCheck), so that a rotated password_file is reported as a credential change.
+std::string describe_mqtt(const ingest::MqttSourceOptions& o) {
   std::ostringstream s;
-  for (const auto& o : p.mqtt_sources) {
-    s << "mqtt|" << o.name << '|' << o.broker << '|' << o.client_id << '|' << static_cast<int>(o.version) << '|'
-      << o.clean_session << '|' << o.keepalive_s << '|' << o.username << '|' << o.password << '|' << o.tls.ca_file
-      << '|' << o.tls.cert_file << '|' << o.tls.key_file << '|' << o.max_inflight << '|' << static_cast<int>(o.ack)
-      << '|' << o.reconnect.min_ms << '|' << o.reconnect.max_ms << '|' << o.session_expiry_s << '|'
-      << o.connect_timeout_s << '|' << o.tls.enabled << '|' << o.tls.verify << '|' << o.persistence_dir;
-    for (const auto& sub : o.subscriptions) s << '|' << sub.filter << ',' << sub.qos << ',' << sub.stream;
-    s << ';';
-  }
-  for (const auto& o : p.serial_sources) {
-    s << "serial|" << o.name << '|' << o.device << '|' << o.stream << '|' << o.baud << '|' << o.data_bits << '|'
-      << static_cast<int>(o.parity) << '|' << o.stop_bits << '|' << static_cast<int>(o.framing) << '|' << o.delimiter
-      << '|' << o.max_line_bytes << '|' << o.frame_bytes << '|' << static_cast<int>(o.flow_control) << '|'
-      << o.strip_cr << '|' << o.reopen.min_ms << '|' << o.reopen.max_ms << '|' << static_cast<int>(o.ack) << ';';
-  }
+  s << "mqtt|" << o.name << '|' << o.broker << '|' << o.client_id << '|' << static_cast<int>(o.version) << '|'
+    << o.clean_session << '|' << o.keepalive_s << '|' << o.username << '|' << o.tls.ca_file << '|'
+    << o.tls.cert_file << '|' << o.tls.key_file << '|' << o.max_inflight << '|' << static_cast<int>(o.ack) << '|'
+    << o.reconnect.min_ms << '|' << o.reconnect.max_ms << '|' << o.session_expiry_s << '|' << o.connect_timeout_s
+    << '|' << o.tls.enabled << '|' << o.tls.verify << '|' << o.persistence_dir;
+  for (const auto& sub : o.subscriptions) s << '|' << sub.filter << ',' << sub.qos << ',' << sub.stream;
   return s.str();
+}
+
+std::string describe_serial(const ingest::SerialSourceOptions& o) {
+  std::ostringstream s;
+  s << "serial|" << o.name << '|' << o.device << '|' << o.stream << '|' << o.baud << '|' << o.data_bits << '|'
+    << static_cast<int>(o.parity) << '|' << o.stop_bits << '|' << static_cast<int>(o.framing) << '|' << o.delimiter
+    << '|' << o.max_line_bytes << '|' << o.frame_bytes << '|' << static_cast<int>(o.flow_control) << '|'
+    << o.strip_cr << '|' << o.reopen.min_ms << '|' << o.reopen.max_ms << '|' << static_cast<int>(o.ack);
+  return s.str();
+}
+
+// One source of a plan, in start order, with what a reload compares it by.
+struct SourceSpec {
+  std::string label;      // "mqtt source 'plant'": kind and name, unique in a plan
+  std::string settings;   // describe_mqtt() / describe_serial()
+  bool mqtt = false;
+  std::size_t index = 0;  // into Plan::mqtt_sources or Plan::serial_sources
+};
+
+std::vector<SourceSpec> source_specs(const Plan& p) {
+  std::vector<SourceSpec> specs;
+  for (std::size_t i = 0; i < p.mqtt_sources.size(); ++i) {
+    specs.push_back(
+        SourceSpec{"mqtt source '" + p.mqtt_sources[i].name + "'", describe_mqtt(p.mqtt_sources[i]), true, i});
+  }
+  for (std::size_t i = 0; i < p.serial_sources.size(); ++i) {
+    specs.push_back(
+        SourceSpec{"serial source '" + p.serial_sources[i].name + "'", describe_serial(p.serial_sources[i]), false, i});
+  }
+  return specs;
+}
+
+// Reads the source's credential files now (serial sources have none).
+CredentialCheck check_source(const Plan& p, const SourceSpec& spec) {
+  if (!spec.mqtt) return {};
+  const auto& o = p.mqtt_sources[spec.index];
+  auto it = p.source_credentials.find(o.name);
+  return check_credentials(it == p.source_credentials.end() ? Credentials{} : it->second, o.password);
 }
 
 std::string describe_queries(const std::vector<QueryPlan>& queries) {
@@ -105,11 +136,13 @@ std::string describe_queries(const std::vector<QueryPlan>& queries) {
   return s.str();
 }
 
+// Central's settings, the SASL password excluded (compared with the TLS files' content, as for
+// sources).
 std::string describe_sync(const sync::SyncSettings& ss) {
   std::ostringstream s;
   const auto& c = ss.central;
   s << ss.agent << '|' << c.brokers << '|' << c.security_protocol << '|' << c.sasl_mechanism << '|' << c.sasl_username
-    << '|' << c.sasl_password << '|' << c.tls_ca_file << '|' << c.tls_cert_file << '|' << c.tls_key_file << '|'
+    << '|' << c.tls_ca_file << '|' << c.tls_cert_file << '|' << c.tls_key_file << '|'
     << c.compression << '|' << c.gap_topic << '|' << c.cursor_topic;
   for (const auto& [k, v] : c.properties) s << '|' << k << '=' << v;
   for (const auto& m : ss.mirrors) {
@@ -117,6 +150,12 @@ std::string describe_sync(const sync::SyncSettings& ss) {
       << '|' << m.max_records_per_s << '|' << m.max_bytes_per_s << '|' << static_cast<int>(m.delivery);
   }
   return s.str();
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
 }
 
 }  // namespace
@@ -138,13 +177,17 @@ struct Daemon::Impl {
   struct SourceSlot {
     std::unique_ptr<IngestSink> sink;  // declared first: destroyed after the source
     std::unique_ptr<ingest::Source> source;
+    std::string label;              // SourceSpec::label
+    std::string settings;           // SourceSpec::settings it was started with
+    CredentialCheck credentials;    // its credential files' content when it was started
   };
-  std::vector<SourceSlot> sources;
+  std::vector<SourceSlot> sources;  // in the plan's order
   std::vector<std::unique_ptr<QueryHost>> queries;
   // What FROM names resolve to; replaced on reload, shared with HTTP threads running /v1/query.
   std::shared_ptr<const StreamCatalog> stream_catalog;  // GUARDED_BY(catalog_mu)
   mutable std::mutex catalog_mu;
   std::unique_ptr<sync::Sync> sync;
+  CredentialCheck sync_credentials;  // central's credential files' content when sync was started
   std::unique_ptr<http::Server> http;
   SystemdNotifier notifier;
 
@@ -184,6 +227,7 @@ struct Daemon::Impl {
   Status open_log();
   Status open_streams();
   Status start_sources();
+  Status start_source(const Plan& from, const SourceSpec& spec, CredentialCheck credentials);
   void stop_sources();
   std::shared_ptr<const StreamCatalog> catalog();
   Status start_queries();
@@ -192,6 +236,8 @@ struct Daemon::Impl {
   void stop_sync();
   Status start_http();
   void reload();
+  void reload_sources(Plan* next, std::vector<std::string>* applied, std::vector<std::string>* kept);
+  bool reload_sync(Plan* next, std::vector<std::string>* kept);
   void shutdown();
   void on_tick();
 
@@ -242,22 +288,32 @@ Status Daemon::Impl::open_streams() {
   return Status::ok();
 }
 
-Status Daemon::Impl::start_sources() {
-  auto add = [&](std::unique_ptr<ingest::Source> source, std::unique_ptr<IngestSink> sink) -> Status {
-    Status st = source->start();
-    if (!st.is_ok()) return st.with_context("source " + source->name());
-    sources.push_back(SourceSlot{std::move(sink), std::move(source)});
-    return Status::ok();
-  };
-  for (const auto& o : plan.mqtt_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/true, o.broker + "/");
-    auto source = std::make_unique<ingest::MqttSource>(o, sink.get(), source_logger());
-    OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
+// `from` is the plan `spec` was made from (the running one, or the next one during a reload).
+Status Daemon::Impl::start_source(const Plan& from, const SourceSpec& spec, CredentialCheck credentials) {
+  std::unique_ptr<IngestSink> sink;
+  std::unique_ptr<ingest::Source> source;
+  if (spec.mqtt) {
+    const auto& o = from.mqtt_sources[spec.index];
+    sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/true, o.broker + "/");
+    source = std::make_unique<ingest::MqttSource>(o, sink.get(), source_logger());
+  } else {
+    const auto& o = from.serial_sources[spec.index];
+    sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/false, std::string());
+    source = std::make_unique<ingest::SerialSource>(o, sink.get(), source_logger());
   }
-  for (const auto& o : plan.serial_sources) {
-    auto sink = std::make_unique<IngestSink>(log.get(), &streams, &store_health, /*mqtt=*/false, std::string());
-    auto source = std::make_unique<ingest::SerialSource>(o, sink.get(), source_logger());
-    OUTPOST_RETURN_IF_ERROR(add(std::move(source), std::move(sink)));
+  Status st = source->start();
+  if (!st.is_ok()) return st.with_context("source " + source->name());
+  sources.push_back(SourceSlot{std::move(sink), std::move(source), spec.label, spec.settings, std::move(credentials)});
+  return Status::ok();
+}
+
+Status Daemon::Impl::start_sources() {
+  for (const auto& spec : source_specs(plan)) {
+    CredentialCheck credentials = check_source(plan, spec);
+    for (const auto& problem : credentials.problems) {
+      log_warning("config", spec.label + ": " + problem + "; it cannot connect until the file is fixed (then reload)");
+    }
+    OUTPOST_RETURN_IF_ERROR(start_source(plan, spec, std::move(credentials)));
   }
   return Status::ok();
 }
@@ -298,6 +354,10 @@ void Daemon::Impl::stop_queries() {
 
 Status Daemon::Impl::start_sync() {
   if (!plan.sync_enabled || plan.sync.mirrors.empty()) return Status::ok();
+  sync_credentials = check_credentials(plan.central_credentials, plan.sync.central.sasl_password);
+  for (const auto& problem : sync_credentials.problems) {
+    log_warning("config", "central: " + problem + "; mirrors cannot connect until the file is fixed (then reload)");
+  }
   auto created = sync::Sync::create(log.get(), plan.sync);
   if (!created.is_ok()) return created.status().with_context("central");
   sync = std::move(created).value();
@@ -360,8 +420,125 @@ void Daemon::Impl::shutdown() {
   log_info("outpost", "stopped cleanly");
 }
 
+// Sources are matched to the running ones by kind and name. One whose settings and credential
+// content are both unchanged keeps running untouched; one whose files cannot be used keeps
+// running as it is (next's entry is put back to the running settings, so that the plan says
+// what runs); the others are restarted, and a restart caused by content alone is logged as such.
+void Daemon::Impl::reload_sources(Plan* next, std::vector<std::string>* applied, std::vector<std::string>* kept) {
+  const std::size_t applied_before = applied->size();
+  std::map<std::string, std::size_t, std::less<>> running;  // label -> index in sources
+  for (std::size_t i = 0; i < sources.size(); ++i) running[sources[i].label] = i;
+  const std::vector<SourceSpec> specs = source_specs(*next);
+  std::vector<CredentialCheck> checks;
+  std::vector<std::size_t> keep(specs.size(), sources.size());  // running slot kept; size() = none
+  std::vector<bool> slot_kept(sources.size(), false);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const SourceSpec& spec = specs[i];
+    checks.push_back(check_source(*next, spec));
+    const CredentialCheck& check = checks.back();
+    auto it = running.find(spec.label);
+    if (it == running.end()) {
+      for (const auto& problem : check.problems) {
+        log_warning("config", "reload: " + spec.label + ": " + problem + "; it cannot connect until the file is fixed");
+      }
+      applied->push_back(spec.label + " (started)");
+      continue;
+    }
+    const SourceSlot& slot = sources[it->second];
+    const bool settings_same = slot.settings == spec.settings;
+    if (settings_same && slot.credentials.prints == check.prints) {
+      keep[i] = it->second;
+      slot_kept[it->second] = true;
+      continue;
+    }
+    if (!check.usable() && spec.mqtt) {
+      // Never drop a working connection for files that cannot work: the broker would refuse them,
+      // or the client could not even load them. Paho reads the files on every connect, so only
+      // the connection is kept: should it drop meanwhile, the reconnect reads them as they are.
+      for (const auto& problem : check.problems) log_error("config", "reload: " + spec.label + ": " + problem);
+      log_error("config", "reload: " + spec.label + " keeps its running connection" +
+                              (settings_same ? "" : " and its current settings") +
+                              "; fix the file and reload again (a reconnect before then reads the files as they are)");
+      keep[i] = it->second;
+      slot_kept[it->second] = true;
+      const auto& name = next->mqtt_sources[spec.index].name;
+      for (const auto& o : plan.mqtt_sources) {
+        if (o.name == name) next->mqtt_sources[spec.index] = o;
+      }
+      if (auto c = plan.source_credentials.find(name); c != plan.source_credentials.end()) {
+        next->source_credentials[name] = c->second;
+      } else {
+        next->source_credentials.erase(name);
+      }
+      kept->push_back(spec.label);
+      continue;
+    }
+    if (settings_same) {
+      log_info("config", "reload: " + spec.label + " reconnects: the content of " +
+                             join(changed_credentials(slot.credentials, check)) + " changed");
+      applied->push_back(spec.label + " (new certificate or credentials)");
+    } else {
+      applied->push_back(spec.label);
+    }
+  }
+  for (const auto& [label, index] : running) {
+    if (std::none_of(specs.begin(), specs.end(), [&](const SourceSpec& s) { return s.label == label; })) {
+      applied->push_back(label + " (removed)");
+    }
+  }
+  if (applied->size() == applied_before) return;  // every source kept
+
+  // Everything not kept stops before anything starts: a restarted MQTT source connects with the
+  // same client id, and the broker drops one of two connections that share an id.
+  std::vector<SourceSlot> old = std::move(sources);
+  sources.clear();
+  for (std::size_t j = 0; j < old.size(); ++j) {
+    if (!slot_kept[j]) old[j].source->stop();
+  }
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (keep[i] < old.size()) {
+      sources.push_back(std::move(old[keep[i]]));
+      continue;
+    }
+    Status st = start_source(*next, specs[i], std::move(checks[i]));
+    if (!st.is_ok()) log_error("config", "reload: " + specs[i].label + ": " + st.to_string());
+  }
+}
+
+// Central's mirrors share one connection setting: they restart together when central's settings
+// or its credential content changed, unless its files cannot be used, in which case they keep
+// running as they are (and `next` is put back to the running settings). Returns whether to
+// restart them.
+bool Daemon::Impl::reload_sync(Plan* next, std::vector<std::string>* kept) {
+  const bool settings_changed =
+      next->sync_enabled != plan.sync_enabled || describe_sync(next->sync) != describe_sync(plan.sync);
+  CredentialCheck check;
+  if (next->sync_enabled) check = check_credentials(next->central_credentials, next->sync.central.sasl_password);
+  const bool content_changed = sync && next->sync_enabled && check.prints != sync_credentials.prints;
+  if (!settings_changed && !content_changed) return false;
+  if (sync && next->sync_enabled && !check.usable()) {
+    for (const auto& problem : check.problems) log_error("config", "reload: central: " + problem);
+    // librdkafka loaded the files when the producers were made: the running mirrors keep them.
+    log_error("config", std::string("reload: central mirrors keep running with the files they loaded") +
+                            (settings_changed ? " and their current settings" : "") +
+                            "; fix the file and reload again");
+    next->sync_enabled = plan.sync_enabled;
+    next->sync = plan.sync;
+    next->central_credentials = plan.central_credentials;
+    kept->push_back("central mirrors");
+    return false;
+  }
+  if (!settings_changed) {
+    log_info("config", "reload: central mirrors reconnect: the content of " +
+                           join(changed_credentials(sync_credentials, check)) + " changed");
+  }
+  return true;
+}
+
 // SIGHUP: reload what can change safely while running (sources, queries, mirrors); say what
-// needs a restart (storage, data dir, agent id, HTTP address, streams' decoding).
+// needs a restart (storage, data dir, agent id, HTTP address, streams' decoding). Sources and
+// mirrors are compared by their settings and by the content of their TLS and password files,
+// so a certificate rotated in place is picked up.
 void Daemon::Impl::reload() {
   notifier.reloading();
   auto loaded = loader();
@@ -378,24 +555,19 @@ void Daemon::Impl::reload() {
   if (describe_store(next.store) != describe_store(plan.store)) restart_needed.push_back("storage");
   if (describe_streams(next.streams) != describe_streams(plan.streams)) restart_needed.push_back("streams");
 
-  bool sources_changed = describe_sources(next) != describe_sources(plan);
-  bool queries_changed = describe_queries(next.queries) != describe_queries(plan.queries);
-  bool sync_changed = next.sync_enabled != plan.sync_enabled || describe_sync(next.sync) != describe_sync(plan.sync);
+  const bool queries_changed = describe_queries(next.queries) != describe_queries(plan.queries);
+  std::vector<std::string> applied;
+  std::vector<std::string> kept;  // parts whose new files cannot be used: left running as they are
 
   // Keep what needs a restart as it runs; apply the rest.
   next.agent_id = plan.agent_id;
   next.store = plan.store;
   next.http_listen = plan.http_listen;
   next.streams = plan.streams;
+  const bool sync_changed = reload_sync(&next, &kept);
+  reload_sources(&next, &applied, &kept);
   plan = std::move(next);
 
-  std::vector<std::string> applied;
-  if (sources_changed) {
-    stop_sources();
-    Status st = start_sources();
-    if (!st.is_ok()) log_error("config", "reload: sources: " + st.to_string());
-    applied.push_back("sources");
-  }
   if (queries_changed) {
     stop_queries();
     Status st = start_queries();
@@ -408,14 +580,10 @@ void Daemon::Impl::reload() {
     if (!st.is_ok()) log_error("config", "reload: central: " + st.to_string());
     applied.push_back("central mirrors");
   }
-  auto join = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-    return s.empty() ? std::string("nothing") : s;
-  };
-  log_info("config", "reloaded: applied " + join(applied) +
+  log_info("config", "reloaded: applied " + (applied.empty() ? std::string("nothing") : join(applied)) +
+                         (kept.empty() ? "" : "; kept running as before (unusable files, see above): " + join(kept)) +
                          (restart_needed.empty() ? "" : "; needs a restart to take effect: " + join(restart_needed)));
-  notifier.ready("reloaded");
+  notifier.ready(kept.empty() ? "reloaded" : "reloaded; kept " + join(kept) + " as before (unusable files)");
 }
 
 void Daemon::Impl::on_tick() {

@@ -183,6 +183,18 @@ sync::SyncSettings sync_settings_of(const config::Config& c) {
   return s;
 }
 
+// The files a part reads when it connects, and where its password comes from.
+Credentials credentials_of(const std::string& ca_file, const std::string& cert_file, const std::string& key_file,
+                           const config::Secret& password) {
+  using Kind = CredentialFile::Kind;
+  Credentials c;
+  if (!ca_file.empty()) c.files.push_back(CredentialFile{Kind::kCaBundle, "tls.ca_file", ca_file});
+  if (!cert_file.empty()) c.files.push_back(CredentialFile{Kind::kCertificate, "tls.cert_file", cert_file});
+  if (!key_file.empty()) c.files.push_back(CredentialFile{Kind::kPrivateKey, "tls.key_file", key_file});
+  c.password_origin = password.origin;
+  return c;
+}
+
 QueryPlan query_plan_of(const config::QueryConfig& q) {
   QueryPlan p;
   p.name = q.name;
@@ -219,6 +231,7 @@ Result<Plan> plan_from_config(const config::Config& c) {
   }
   for (const auto& m : c.mqtt_sources) {
     p.mqtt_sources.push_back(mqtt_options_of(m));
+    p.source_credentials[m.name] = credentials_of(m.tls.ca_file, m.tls.cert_file, m.tls.key_file, m.password);
     problems.add(m.at, ingest::validate_mqtt_options(p.mqtt_sources.back()));
   }
   for (const auto& s : c.serial_sources) {
@@ -226,7 +239,15 @@ Result<Plan> plan_from_config(const config::Config& c) {
     problems.add(s.at, ingest::validate_serial_options(p.serial_sources.back()));
   }
   for (const auto& q : c.queries) p.queries.push_back(query_plan_of(q));
-  if (c.central.enabled) p.sync = sync_settings_of(c);
+  if (c.central.enabled) {
+    p.sync = sync_settings_of(c);
+    const config::CentralConfig& cc = c.central;
+    // Under plaintext or sasl_plaintext librdkafka loads no TLS file (the config warns that
+    // central.tls is ignored): a broken one must not hold back a reload.
+    const bool tls = cc.security_protocol == "ssl" || cc.security_protocol == "sasl_ssl";
+    p.central_credentials = tls ? credentials_of(cc.tls_ca_file, cc.tls_cert_file, cc.tls_key_file, cc.sasl_password)
+                                : credentials_of({}, {}, {}, cc.sasl_password);
+  }
   p.sync_enabled = !p.sync.mirrors.empty();
   p.health.source_silence_ms = c.health.source_silence_ms;
   p.health.sync_offline_ms = c.health.sync_offline_ms;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "agent/decode/decoder.h"
 #include "agent/ingest/mqtt_source.h"
 #include "agent/ingest/serial_source.h"
+#include "agent/runtime/credentials.h"
 #include "agent/query/query.h"
 #include "store/log.h"
 #include "store/status.h"
@@ -57,9 +59,13 @@ struct Plan {
   std::vector<query::StreamSchema> stream_schemas;  // what queries see of the declared streams
   std::vector<ingest::MqttSourceOptions> mqtt_sources;
   std::vector<ingest::SerialSourceOptions> serial_sources;
+  // What each MQTT source (by name) and the central connection authenticate with: a reload
+  // compares the content of these files, not only their paths (credentials.h).
+  std::map<std::string, Credentials> source_credentials;
   std::vector<QueryPlan> queries;
   bool sync_enabled = false;
   sync::SyncSettings sync;
+  Credentials central_credentials;
   HealthPlan health;
 };
 

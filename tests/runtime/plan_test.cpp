@@ -179,3 +179,48 @@ TEST_CASE("load_plan reports an unreadable file and keeps the file's warnings ap
   REQUIRE_FALSE(missing.is_ok());
   CHECK(missing.status().message().rfind("/nonexistent/outpost.yaml: cannot read the config file", 0) == 0);
 }
+
+TEST_CASE("the plan names each part's credential files, and central's only when it speaks TLS") {
+  // Any readable files will do: the plan carries paths; their content is judged at run time.
+  const std::string f = std::string(OUTPOST_SOURCE_DIR) + "/README.md";
+  auto yaml = [&](const std::string& protocol) {
+    return "agent: {id: gw, data_dir: /tmp/x}\n"
+           "sources:\n"
+           "  - name: plant\n"
+           "    type: mqtt\n"
+           "    broker: ssl://10.0.0.2:8883\n"
+           "    username: outpost\n"
+           "    password_env: MQTT_PW\n"
+           "    tls: {ca_file: " + f + ", cert_file: " + f + ", key_file: " + f + "}\n"
+           "    subscriptions: [{topic: a/#, stream: s}]\n"
+           "streams: [{name: s}]\n"
+           "central:\n"
+           "  brokers: kafka:9093\n"
+           "  security_protocol: " + protocol + "\n"
+           "  sasl: {mechanism: PLAIN, username: u, password_env: KAFKA_PW}\n"
+           "  tls: {cert_file: " + f + ", key_file: " + f + "}\n"
+           "  mirrors: [{stream: s}]\n";
+  };
+  const std::map<std::string, std::string> env{{"MQTT_PW", "m"}, {"KAFKA_PW", "k"}};
+  auto plan = runtime::plan_from_config(load(yaml("sasl_ssl"), env));
+  REQUIRE_MESSAGE(plan.is_ok(), plan.status().to_string());
+  const runtime::Plan& p = plan.value();
+  REQUIRE(p.source_credentials.count("plant") == 1);
+  const runtime::Credentials& s = p.source_credentials.at("plant");
+  REQUIRE(s.files.size() == 3);
+  CHECK(s.files[0].key == "tls.ca_file");
+  CHECK(s.files[0].kind == runtime::CredentialFile::Kind::kCaBundle);
+  CHECK(s.files[1].key == "tls.cert_file");
+  CHECK(s.files[2].kind == runtime::CredentialFile::Kind::kPrivateKey);
+  CHECK(s.files[2].path == f);
+  CHECK(s.password_origin == "environment variable MQTT_PW");
+  REQUIRE(p.central_credentials.files.size() == 2);
+  CHECK(p.central_credentials.files[0].key == "tls.cert_file");
+  CHECK(p.central_credentials.password_origin == "environment variable KAFKA_PW");
+
+  // sasl_plaintext: librdkafka loads no TLS file, so none is compared (the config warns).
+  auto plain = runtime::plan_from_config(load(yaml("sasl_plaintext"), env));
+  REQUIRE_MESSAGE(plain.is_ok(), plain.status().to_string());
+  CHECK(plain.value().central_credentials.files.empty());
+  CHECK(plain.value().central_credentials.password_origin == "environment variable KAFKA_PW");
+}
