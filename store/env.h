@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::store {
 

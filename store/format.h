@@ -5,6 +5,8 @@
 // All integers are little-endian. Checksums are the low 32 bits of XXH3_64bits, masked.
 #pragma once
 
+#include "base/byte_codec.h"
+
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -81,31 +83,13 @@ inline std::uint32_t masked_checksum(const void* data, std::size_t n, std::uint6
   return mask(xxh3_32(data, n, seed));
 }
 
-// ---- Fixed-width little-endian ------------------------------------------------------------
-inline void put_u16(char* p, std::uint16_t v) {
-  p[0] = static_cast<char>(v);
-  p[1] = static_cast<char>(v >> 8);
-}
-inline void put_u32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-inline void put_u64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-inline std::uint16_t get_u16(const char* p) {
-  return static_cast<std::uint16_t>(static_cast<std::uint8_t>(p[0]) |
-                                    (static_cast<std::uint8_t>(p[1]) << 8));
-}
-inline std::uint32_t get_u32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-  return v;
-}
-inline std::uint64_t get_u64(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-  return v;
-}
+// ---- Fixed-width little-endian (base/byte_codec.h) -----------------------------------------
+using base::get_u16;
+using base::get_u32;
+using base::get_u64;
+using base::put_u16;
+using base::put_u32;
+using base::put_u64;
 
 // ---- Varints (LEB128, at most 5 bytes for 32 bits, 10 for 64) --------------------------
 inline char* put_varint64(char* p, std::uint64_t v) {

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::store {
 

@@ -2,6 +2,8 @@
 // producers and the cursor reader. Not part of the public API.
 #pragma once
 
+#include "base/json_string.h"
+
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>
@@ -11,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/status.h"
+#include "base/status.h"
 #include "sync/sync.h"
 
 namespace outpost::sync::detail {
@@ -45,8 +47,7 @@ Status conf_set(rd_kafka_conf_t* conf, const std::string& name, const std::strin
 Result<ConfPtr> make_conf(const CentralSettings& central,
                           const std::vector<std::pair<std::string, std::string>>& ours);
 
-// JSON string literal (with quotes) for s.
-std::string json_quote(std::string_view s);
+using base::json_quote;  // base/json_string.h: invalid UTF-8 becomes U+FFFD
 
 std::int64_t wall_ms();
 std::int64_t mono_ms();

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "base/backoff.h"
 #include "sync/kafka_util.h"
 
 namespace outpost::sync {
@@ -45,28 +46,6 @@ std::string cursor_key(const std::string& agent, const std::string& stream,
 }
 
 namespace {
-
-// Exponential backoff with +-20% jitter, so many agents coming back after a shared outage do
-// not reconnect in lockstep.
-class Backoff {
- public:
-  Backoff(std::int64_t initial_ms, std::int64_t max_ms)
-      : initial_ms_(std::max<std::int64_t>(1, initial_ms)),
-        max_ms_(std::max(initial_ms_, max_ms)),
-        next_ms_(initial_ms_),
-        rng_(std::random_device{}()) {}
-  std::int64_t next() {
-    std::int64_t base = next_ms_;
-    next_ms_ = std::min(max_ms_, next_ms_ * 2);
-    std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    return std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(base) * jitter(rng_)));
-  }
-  void reset() { next_ms_ = initial_ms_; }
-
- private:
-  std::int64_t initial_ms_, max_ms_, next_ms_;
-  std::mt19937 rng_;
-};
 
 // Token bucket with a one-second burst. take() may leave the byte bucket in debt by one
 // record, so a record larger than a second's budget still goes out (just slowly).
@@ -173,7 +152,7 @@ class Mirror {
         s_(std::move(settings)),
         cursor_name_("sync:" + s_.name),
         gap_meta_key_("sync:gaps_reported:" + s_.name),
-        backoff_(shared->central.backoff_initial_ms, shared->central.backoff_max_ms),
+        backoff_(base::BackoffOptions{shared->central.backoff_initial_ms, shared->central.backoff_max_ms}),
         record_bucket_(s_.max_records_per_s),
         byte_bucket_(s_.max_bytes_per_s) {
     sched_ = shared_->scheduler.add(s_.priority);
@@ -554,7 +533,7 @@ class Mirror {
   bool ensure_online() {
     if (link_down_ && state() == MirrorState::kOnline) {
       set_state(MirrorState::kOffline);
-      retry_at_ms_ = mono_ms() + backoff_.next();
+      retry_at_ms_ = mono_ms() + backoff_.next_delay_ms();
     }
     MirrorState st = state();
     if (st == MirrorState::kOnline) return true;
@@ -569,13 +548,13 @@ class Mirror {
       return true;
     }
     set_state(MirrorState::kOffline);
-    retry_at_ms_ = mono_ms() + backoff_.next();
+    retry_at_ms_ = mono_ms() + backoff_.next_delay_ms();
     return false;
   }
 
   void back_off(MirrorState st) {
     set_state(st);
-    retry_at_ms_ = mono_ms() + backoff_.next();
+    retry_at_ms_ = mono_ms() + backoff_.next_delay_ms();
   }
 
   // Rate limit: true if a record may go out now.
@@ -1112,7 +1091,7 @@ class Mirror {
         eos_ready_ = false;
         break;
       }
-      sleep_ms(backoff_.next());
+      sleep_ms(backoff_.next_delay_ms());
     }
     {
       std::lock_guard<std::mutex> lk(metrics_mu_);
@@ -1248,7 +1227,7 @@ class Mirror {
       if (rd_kafka_error_is_retriable(e.get()) && !stopping()) {
         note_error("commit_transaction (will retry): " + take_error(e.get()));
         note_stall(MirrorState::kBackingOff, commit_start);
-        sleep_ms(backoff_.next());
+        sleep_ms(backoff_.next_delay_ms());
         commit_deadline = mono_ms() + shared_->central.txn_timeout_ms;
         continue;
       }
@@ -1346,7 +1325,7 @@ class Mirror {
   bool eos_ready_ = false;
   bool txn_open_ = false;
   std::int64_t retry_at_ms_ = 0;
-  Backoff backoff_;
+  base::Backoff backoff_;
   TokenBucket record_bucket_;
   TokenBucket byte_bucket_;
   std::int64_t rate_window_start_ = 0;

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "store/log.h"
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::sync {
 

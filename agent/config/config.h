@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "store/log.h"
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::config {
 
@@ -326,10 +326,6 @@ std::optional<Rate> parse_rate(std::string_view text);
 // The canonical text of a duration ("90000" ms -> "90s", 300000 -> "5m").
 std::string format_duration_ms(std::int64_t ms);
 
-// Restricted Damerau-Levenshtein distance (a transposition counts 1), for did-you-mean.
-std::size_t edit_distance(std::string_view a, std::string_view b);
-// The candidate closest to `word` if it is close enough to be a likely typo, else "".
-std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
 // Checks an MQTT topic filter (MQTT 3.1.1 4.7 / 5.0 4.7, plus $share/<group>/<filter>).
 // Returns "" if valid, else what is wrong.

@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/suggest.h"
 #include "agent/config/config.h"
 #include "agent/config/loader_internal.h"
 #include "agent/config/schema.h"
@@ -289,7 +290,7 @@ class Reader {
     auto choices = schema::split_choices(k.choices);
     if (std::find(choices.begin(), choices.end(), *text) != choices.end()) return text;
     std::string msg = s.where(key) + " must be " + join_choices(choices, " or ");
-    if (std::string near = closest_match(*text, choices); !near.empty()) msg += " (did you mean '" + near + "'?)";
+    if (std::string near = base::closest_name(*text, choices); !near.empty()) msg += " (did you mean '" + near + "'?)";
     error(where_value(s, key), msg);
     return std::nullopt;
   }
@@ -592,7 +593,7 @@ class Reader {
       if (s->variant == "?") continue;
       if (std::find(names.begin(), names.end(), name) == names.end()) {
         std::string msg = "unknown key '" + name + "' in " + where;
-        if (std::string near = closest_match(name, names); !near.empty()) msg += " (did you mean '" + near + "'?)";
+        if (std::string near = base::closest_name(name, names); !near.empty()) msg += " (did you mean '" + near + "'?)";
         error(mark_of(k), msg);
       }
     }
@@ -719,7 +720,7 @@ void check_source_stream(Reader& r, const StreamIndex& x, Location at, const std
   if (stream.empty()) return;
   if (!x.has(stream)) {
     std::string msg = "stream '" + stream + "' is not declared under streams";
-    if (auto near = closest_match(stream, x.declared); !near.empty()) msg += " (did you mean '" + near + "'?)";
+    if (auto near = base::closest_name(stream, x.declared); !near.empty()) msg += " (did you mean '" + near + "'?)";
     r.error(at, msg);
   } else if (x.query_outputs.count(stream)) {
     r.error(at, "stream '" + stream + "' is written by a query; a source cannot write it too");
@@ -1193,7 +1194,7 @@ void read_central(Reader& r, const Section& root, const StreamIndex& x, Config* 
         !x.query_outputs.count(mc.stream)) {
       std::string msg = "mirror '" + mc.name + "': stream '" + mc.stream +
                         "' is not declared under streams (nor a dead-letter stream)";
-      if (auto near = closest_match(mc.stream, x.all); !near.empty()) msg += " (did you mean '" + near + "'?)";
+      if (auto near = base::closest_name(mc.stream, x.all); !near.empty()) msg += " (did you mean '" + near + "'?)";
       r.error(r.where_value(m, "stream"), msg);
     }
     if (mc.delivery == Delivery::kExactlyOnce && cc.cursor_topic.empty()) {

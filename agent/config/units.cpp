@@ -84,41 +84,6 @@ std::string format_duration_ms(std::int64_t ms) {
   return std::to_string(ms) + "ms";
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  const std::size_t n = a.size(), m = b.size();
-  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
-  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= n; ++i) {
-    for (std::size_t j = 1; j <= m; ++j) {
-      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[n][m];
-}
-
-std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
-  if (word.size() > 64) return {};
-  std::string best;
-  std::size_t best_d = std::numeric_limits<std::size_t>::max();
-  for (const auto& c : candidates) {
-    std::size_t d = edit_distance(word, c);
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
-  // Two edits at most, and fewer than the shorter word has letters: "ip" is not a typo of "id"
-  // just because one letter differs... but "qso" is one of "qos".
-  std::size_t shorter = std::min(word.size(), best.size());
-  if (best.empty() || best_d == 0 || best_d > 2 || best_d >= shorter) return {};
-  return best;
-}
-
 std::string check_topic_filter(std::string_view filter) {
   if (filter.empty()) return "a topic filter must not be empty";
   if (filter.size() > 65535) return "a topic filter is at most 65535 bytes";

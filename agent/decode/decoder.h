@@ -39,7 +39,7 @@
 #include <variant>
 #include <vector>
 
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::decode {
 

@@ -3,6 +3,8 @@
 // helpers; allocation is bounded by the depth limit.
 #pragma once
 
+#include "base/json_string.h"
+
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -29,8 +31,7 @@ void append_minified_json(std::string* out, std::string_view checked_json);
 // Trims JSON whitespace (space, tab, CR, LF) from both ends.
 std::string_view trim_json_whitespace(std::string_view s);
 
-// Length of the valid UTF-8 sequence starting at p (n bytes available), 0 if invalid.
-std::size_t utf8_sequence_length(const unsigned char* p, std::size_t n);
+using base::utf8_sequence_length;  // base/json_string.h
 
 // True if `s` is a JSON number literal (-?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?).
 bool is_json_number(std::string_view s);

@@ -7,17 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "base/json_string.h"
+
 namespace outpost::decode {
 
-// Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). On failure and if
-// `error_offset` is given, it gets the byte offset of the first bad sequence.
-bool is_valid_utf8(std::string_view s, std::size_t* error_offset = nullptr);
-
-// Appends `s` as a JSON string literal, quotes included: escapes '"', '\\' and control
-// characters (\n \r \t \b \f, others as \u00XX); bytes that are not valid UTF-8 become U+FFFD.
-void append_json_string(std::string* out, std::string_view s);
-// The same, returned: json_quote("a\"b") == "\"a\\\"b\"".
-std::string json_quote(std::string_view s);
+// The JSON string and UTF-8 helpers live in base/ (one definition for every module).
+using base::append_json_string;
+using base::is_valid_utf8;
+using base::json_quote;
 
 // Standard base64 (RFC 4648, with padding).
 void append_base64(std::string* out, std::string_view bytes);

@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::http {
 

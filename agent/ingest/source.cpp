@@ -15,21 +15,6 @@ std::int64_t wall_time_ms() {
       .count();
 }
 
-std::int64_t Backoff::next_delay_ms() {
-  std::int64_t delay = options_.min_ms > 0 ? options_.min_ms : 1;
-  for (int i = 0; i < attempt_ && delay < options_.max_ms; ++i) delay *= 2;
-  if (delay > options_.max_ms) delay = options_.max_ms;
-  ++attempt_;
-  // xorshift64: jitter needs no quality, only no shared state between sources.
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  const double unit = static_cast<double>(rng_ % 10001) / 10000.0;  // [0, 1]
-  const double factor = 0.8 + 0.4 * unit;
-  std::int64_t jittered = static_cast<std::int64_t>(static_cast<double>(delay) * factor);
-  return jittered < 1 ? 1 : jittered;
-}
-
 const char* source_state_name(SourceState state) {
   switch (state) {
     case SourceState::kStopped: return "stopped";

@@ -18,7 +18,8 @@
 #include <string>
 #include <string_view>
 
-#include "store/status.h"
+#include "base/backoff.h"
+#include "base/status.h"
 
 namespace outpost::ingest {
 
@@ -67,25 +68,9 @@ enum class AckMode : std::uint8_t {
              // even to a power cut; throughput is bounded by the fsync latency.
 };
 
-struct BackoffOptions {
-  std::int64_t min_ms = 500;     // first retry delay
-  std::int64_t max_ms = 30000;   // cap; the delay doubles per failed attempt up to this
-};
-
-// Exponential backoff with +-20% jitter (so a fleet of gateways does not reconnect in step).
-class Backoff {
- public:
-  explicit Backoff(BackoffOptions options) : options_(options) {}
-  // Delay before the next attempt; grows until reset().
-  std::int64_t next_delay_ms();
-  void reset() { attempt_ = 0; }
-  int attempts() const { return attempt_; }
-
- private:
-  BackoffOptions options_;
-  int attempt_ = 0;
-  std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
-};
+// Reconnect and reopen delays (base/backoff.h: jittered per instance).
+using base::Backoff;
+using base::BackoffOptions;
 
 enum class SourceState : std::uint8_t {
   kStopped,       // not started, or stopped

@@ -1,5 +1,5 @@
 // Aggregate slots: construction in place, update, merge, result, encoding.
-#include "agent/query/byte_codec.h"
+#include "base/byte_codec.h"
 #include "agent/query/aggregates.h"
 
 #include <cmath>

@@ -9,6 +9,7 @@
 
 #include <xxhash.h>
 
+#include "base/suggest.h"
 #include "agent/query/functions.h"
 #include "agent/query/query_internal.h"
 
@@ -21,34 +22,9 @@ std::string lower(std::string_view s) {
   return r;
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-// The closest candidate within a small edit distance, or "".
+// The closest candidate if `name` is a likely typo of it (case-insensitive), or "".
 std::string suggest(std::string_view name, const std::vector<std::string>& candidates) {
-  std::string best;
-  std::size_t best_d = 0;
-  const std::size_t limit = name.size() <= 3 ? 1 : 2;
-  for (const auto& c : candidates) {
-    const std::size_t d = edit_distance(name, c);
-    if (d <= limit && (best.empty() || d < best_d)) {
-      best = c;
-      best_d = d;
-    }
-  }
-  return best;
+  return base::closest_name(name, candidates, base::Case::kFolded);
 }
 
 struct FnInfo {

@@ -14,7 +14,7 @@
 #include "agent/decode/event_time.h"
 #include "agent/decode/json_text.h"
 #include "agent/query/functions.h"
-#include "agent/query/byte_codec.h"
+#include "base/byte_codec.h"
 #include "agent/query/query_internal.h"
 
 namespace outpost::query::internal {

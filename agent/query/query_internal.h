@@ -10,8 +10,13 @@
 #include <vector>
 
 #include "agent/query/query.h"
+#include "base/byte_codec.h"
 
 namespace outpost::query::internal {
+
+// Saved state is written with base/byte_codec.h's little-endian layout.
+using base::get_u64;
+using base::put_u64;
 
 // ---- values ------------------------------------------------------------------------------
 enum class VType : std::uint8_t { kNull, kBool, kInt, kDouble, kString, kTimestamp };

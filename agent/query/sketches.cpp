@@ -2,6 +2,8 @@
 // Byte layouts and error bounds: agent/query/SKETCHES.md.
 #include "agent/query/sketches.h"
 
+#include "base/byte_codec.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -21,23 +23,12 @@ std::size_t heap_bytes(std::size_t n) {
   return chunk < 32 ? 32 : chunk;
 }
 
-// ---- byte helpers: little-endian fixed width and LEB128 varints ---------------------------
+// ---- byte helpers: little-endian fixed width and LEB128 varints (base/byte_codec.h) -------
 
-void put_u8(std::string* out, std::uint8_t v) { out->push_back(static_cast<char>(v)); }
-
-void put_u64(std::string* out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-void put_f64(std::string* out, double v) { put_u64(out, std::bit_cast<std::uint64_t>(v)); }
-
-void put_varint(std::string* out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+using base::put_f64;
+using base::put_u64;
+using base::put_u8;
+using base::put_varint;
 
 std::uint64_t zigzag(std::int64_t v) {
   return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);

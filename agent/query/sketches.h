@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::query {
 

@@ -20,7 +20,7 @@
 
 #include "agent/runtime/plan.h"
 #include "store/log.h"
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::runtime {
 

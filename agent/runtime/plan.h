@@ -18,7 +18,7 @@
 #include "agent/runtime/credentials.h"
 #include "agent/query/query.h"
 #include "store/log.h"
-#include "store/status.h"
+#include "base/status.h"
 #include "sync/sync.h"
 
 namespace outpost::runtime {

@@ -28,7 +28,7 @@
 #include "agent/query/query.h"
 #include "agent/runtime/plan.h"
 #include "store/log.h"
-#include "store/status.h"
+#include "base/status.h"
 
 namespace outpost::runtime {
 

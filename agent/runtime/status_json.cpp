@@ -96,53 +96,6 @@ std::string age_words(std::int64_t ms) {
 
 }  // namespace
 
-std::string json_quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  std::size_t n = text.size();
-  for (std::size_t i = 0; i < n;) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    // Validate one UTF-8 sequence; anything else becomes U+FFFD.
-    int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    bool ok = len > 0 && i + static_cast<std::size_t>(len) <= n;
-    for (int k = 1; ok && k < len; ++k) ok = (p[i + static_cast<std::size_t>(k)] & 0xC0) == 0x80;
-    if (ok && len == 2 && c < 0xC2) ok = false;                              // overlong
-    if (ok && len == 3 && c == 0xE0 && p[i + 1] < 0xA0) ok = false;          // overlong
-    if (ok && len == 3 && c == 0xED && p[i + 1] >= 0xA0) ok = false;         // surrogate
-    if (ok && len == 4 && (c > 0xF4 || (c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] >= 0x90))) ok = false;
-    if (ok) {
-      out.append(text.data() + i, static_cast<std::size_t>(len));
-      i += static_cast<std::size_t>(len);
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 HealthReport evaluate_health(const StatusSnapshot& s) {
   HealthReport r;
   auto add = [&r](std::string part, bool healthy, std::string detail) {

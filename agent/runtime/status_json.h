@@ -3,6 +3,8 @@
 // line. Pure functions of the snapshot, so each view is tested without a running daemon.
 #pragma once
 
+#include "base/json_string.h"
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -82,6 +84,6 @@ std::string prometheus_text(const StatusSnapshot& s);
 std::string status_line(const StatusSnapshot& s, double records_per_s);
 
 // JSON string literal for arbitrary bytes (invalid UTF-8 is replaced by U+FFFD).
-std::string json_quote(std::string_view text);
+using base::json_quote;  // base/json_string.h
 
 }  // namespace outpost::runtime
