@@ -221,7 +221,10 @@ struct Daemon::Impl {
   std::int64_t last_mirror_check_ms = 0;
   void log_mirror_changes(const std::vector<sync::MirrorMetrics>& mirrors, std::int64_t now);
 
-  mutable std::mutex snapshot_mu;  // serialises snapshots taken by HTTP threads
+  // Serialises snapshots taken by HTTP threads, and keeps `sources`, `queries`, `sync` and `plan`
+  // whole while one reads them: the loop thread holds it whenever it replaces those (reload,
+  // shutdown), so a scrape during SIGHUP never sees a source or mirror being destroyed.
+  mutable std::mutex snapshot_mu;
 
   Status start();
   Status open_log();
@@ -404,13 +407,16 @@ Status Daemon::Impl::start() {
 void Daemon::Impl::shutdown() {
   notifier.stopping("shutting down: stopping sources, flushing the log");
   log_info("outpost", "shutting down");
-  stop_sources();
-  if (log) {
-    Status st = log->flush();
-    if (!st.is_ok()) log_error("store", "final flush failed: " + st.to_string());
+  {
+    std::lock_guard<std::mutex> parts(snapshot_mu);
+    stop_sources();
+    if (log) {
+      Status st = log->flush();
+      if (!st.is_ok()) log_error("store", "final flush failed: " + st.to_string());
+    }
+    stop_queries();
+    stop_sync();
   }
-  stop_queries();
-  stop_sync();
   http.reset();
   if (log) {
     Status st = log->flush();
@@ -564,21 +570,24 @@ void Daemon::Impl::reload() {
   next.store = plan.store;
   next.http_listen = plan.http_listen;
   next.streams = plan.streams;
-  const bool sync_changed = reload_sync(&next, &kept);
-  reload_sources(&next, &applied, &kept);
-  plan = std::move(next);
+  {
+    std::lock_guard<std::mutex> parts(snapshot_mu);
+    const bool sync_changed = reload_sync(&next, &kept);
+    reload_sources(&next, &applied, &kept);
+    plan = std::move(next);
 
-  if (queries_changed) {
-    stop_queries();
-    Status st = start_queries();
-    if (!st.is_ok()) log_error("config", "reload: queries: " + st.to_string());
-    applied.push_back("queries");
-  }
-  if (sync_changed) {
-    stop_sync();
-    Status st = start_sync();
-    if (!st.is_ok()) log_error("config", "reload: central: " + st.to_string());
-    applied.push_back("central mirrors");
+    if (queries_changed) {
+      stop_queries();
+      Status st = start_queries();
+      if (!st.is_ok()) log_error("config", "reload: queries: " + st.to_string());
+      applied.push_back("queries");
+    }
+    if (sync_changed) {
+      stop_sync();
+      Status st = start_sync();
+      if (!st.is_ok()) log_error("config", "reload: central: " + st.to_string());
+      applied.push_back("central mirrors");
+    }
   }
   log_info("config", "reloaded: applied " + (applied.empty() ? std::string("nothing") : join(applied)) +
                          (kept.empty() ? "" : "; kept running as before (unusable files, see above): " + join(kept)) +
