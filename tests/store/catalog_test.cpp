@@ -19,12 +19,6 @@ using namespace outpost::store::test;
 
 namespace {
 
-std::unique_ptr<Log> must_open(const Options& o, RecoveryReport* report = nullptr) {
-  auto log = Log::open(o, report);
-  REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
-  return std::move(*log);
-}
-
 Options read_only(const std::filesystem::path& dir) {
   Options o = small_options(dir);
   o.read_only = true;

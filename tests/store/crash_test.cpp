@@ -16,12 +16,6 @@ using namespace outpost::store::test;
 
 namespace {
 
-std::unique_ptr<Log> must_open(const Options& o, RecoveryReport* report = nullptr) {
-  auto log = Log::open(o, report);
-  REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
-  return std::move(*log);
-}
-
 // Appends records 1..n (payload sensor_line(seq - 1), event time 1000 * seq), committing every
 // `commit_every` so blocks of different sizes exist.
 void fill(Log& log, StreamId id, std::uint64_t n, std::uint64_t commit_every) {

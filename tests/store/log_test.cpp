@@ -22,12 +22,6 @@ using namespace outpost::store::test;
 
 namespace {
 
-std::unique_ptr<Log> must_open(const Options& o, RecoveryReport* report = nullptr) {
-  auto log = Log::open(o, report);
-  REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
-  return std::move(*log);
-}
-
 StreamId must_stream(Log& log, std::string_view name, StreamOptions so = {}) {
   auto id = log.open_stream(name, so);
   REQUIRE_MESSAGE(id.is_ok(), id.status().to_string());

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,13 @@ inline ReadAll read_all(Log& log, StreamId id, ReadOptions o = {}) {
                               std::string(v.payload)});
   }
   return out;
+}
+
+// Opens the log or fails the test with the reason.
+inline std::unique_ptr<Log> must_open(const Options& o, RecoveryReport* report = nullptr) {
+  auto log = Log::open(o, report);
+  REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
+  return std::move(*log);
 }
 
 inline Options small_options(const std::filesystem::path& dir) {
