@@ -1,6 +1,8 @@
 // LogImpl: open/recovery, the append hot path, the flusher (group commit, rolls, journal
 // rotation), retention, stats and verify. Threads: user threads call the public methods; one
 // flusher thread (started by open in read-write mode) runs commit rounds and retention.
+// Size: still one file for recovery, group commit, retention, cursors, stats and verify; the
+// planned split gives each concern its file and makes retention's policy a pure function.
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>

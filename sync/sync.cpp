@@ -1,4 +1,6 @@
 // Store-and-forward mirrors. Design and invariants: sync/README.md.
+// Size: the mirror core and both delivery modes are still one Mirror class; the planned split
+// (a destination-independent core, one file per delivery mode) comes before an MQTT destination.
 #include "sync/sync.h"
 
 #include <librdkafka/rdkafka.h>

@@ -1,5 +1,7 @@
 // compile(): binds a parsed query to the stream's declared fields and checks names, types and
 // the use of aggregates and windows. Every rejection is an SqlError with a position.
+// Size: one pass of binding over one AST; the function table and the type rules it checks against
+// are read together, so they stay beside it.
 #include <algorithm>
 #include <cctype>
 #include <cmath>

@@ -1,4 +1,6 @@
 // Values, payload access (simdjson DOM) and expression evaluation with SQL NULL logic.
+// Size: values, the flat-payload scanner and the evaluator are the per-record hot path, kept in
+// one translation unit so the compiler can inline across them; the scanner could move out.
 #include <simdjson.h>
 #include <xxhash.h>
 

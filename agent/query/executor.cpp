@@ -1,6 +1,8 @@
 // The Executor: record-by-record filters, tumble/hop/session windows over event time with a
 // per-event watermark, late policies, emit policies and deterministic state snapshots.
 // Semantics: docs/SEMANTICS.md rules 1-17 and agent/query/README.md.
+// Size: windows, sessions, emit and state snapshots operate on the same private state of
+// ExecutorImpl; a split by window kind is the next step when a new window kind comes.
 #include <algorithm>
 #include <cstring>
 #include <limits>

@@ -1,5 +1,7 @@
 // Lexer and recursive-descent parser of Outpost's SQL subset (grammar in README.md).
 // Errors are values: the first problem found stops the parse with a message and an offset.
+// Size: a recursive-descent parser is one grammar; the lexer could move out, the rest reads
+// best in one place.
 #include <algorithm>
 #include <cctype>
 #include <charconv>

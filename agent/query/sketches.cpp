@@ -1,5 +1,7 @@
 // Aggregate states of the query engine: exact summation, DDSketch quantiles, HyperLogLog.
 // Byte layouts and error bounds: agent/query/SKETCHES.md.
+// Size: three sketches, each with its state encoding; they could be one file each (the
+// encodings share base/byte_codec.h).
 #include "agent/query/sketches.h"
 
 #include "base/byte_codec.h"
